@@ -1,0 +1,165 @@
+"""Command line: `python -m analysis run INPUT ...` and `python -m analysis example --out FILE`.
+
+Exit codes: 0 success, 2 bad input or bad arguments (one message on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis import __version__
+from analysis.errors import InputError, InvalidRowsError
+from analysis.export import EXPORT_FORMATS, write_result
+from analysis.params import PARAMETER_SPECS, Parameters
+from analysis.pipeline import run_file
+from analysis.result import AnalysisResult
+
+EXIT_OK = 0
+EXIT_INPUT_ERROR = 2
+MAX_ISSUES_SHOWN = 20
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: same exit code as bad input
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INPUT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parameters = "\n".join(
+        f"  {spec.name:30s} {spec.default!s:10s} {spec.describe_range():22s} {spec.help}" for spec in PARAMETER_SPECS
+    )
+    parser = _Parser(
+        prog="python -m analysis",
+        description="Check ganglioside identifications by retention time.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"parameters for --set (name, default, allowed, meaning):\n{parameters}",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="analyse a peak table (CSV, TSV or XLSX)")
+    run.add_argument("input", help="peak table with columns Name, RT, Volume, Log P, Anchor")
+    run.add_argument(
+        "--out",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"write the result ({', '.join(EXPORT_FORMATS)} by extension); repeatable",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        dest="settings",
+        help="set an analysis parameter; repeatable",
+    )
+    run.add_argument(
+        "--on-invalid-rows",
+        choices=("reject", "skip"),
+        help="reject (default): stop on any invalid row; skip: analyse the valid rows",
+    )
+    run.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+    example = commands.add_parser("example", help="write the synthetic example extract")
+    example.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the table")
+    example.add_argument("--rows", type=int, default=300, help="number of peaks (default 300)")
+    example.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    example.add_argument("--truth", metavar="FILE.csv", help="also write the known truth per row")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _example(args)
+    except InvalidRowsError as exc:
+        _print_issues(exc)
+        return EXIT_INPUT_ERROR
+    except InputError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+def _parse_settings(settings: list[str], on_invalid_rows: str | None) -> Parameters:
+    values: dict[str, str] = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--set expects NAME=VALUE, got {item!r}")
+        values[name.strip()] = value
+    if on_invalid_rows:
+        values["on_invalid_rows"] = on_invalid_rows
+    return Parameters.from_mapping(values)
+
+
+def _run(args: argparse.Namespace) -> int:
+    params = _parse_settings(args.settings, args.on_invalid_rows)
+    for out in args.out:
+        suffix = Path(out).suffix.lower().lstrip(".")
+        if suffix not in EXPORT_FORMATS:
+            raise InputError(f"cannot write '{out}': use a .csv, .xlsx or .json file name")
+    path = Path(args.input)
+    if not path.is_file():
+        raise InputError(f"no such file: {args.input}")
+    result = run_file(path, params=params)
+    for out in args.out:
+        write_result(result, out)
+    if not args.quiet:
+        print(format_summary(result, args.out))
+    return EXIT_OK
+
+
+def _example(args: argparse.Namespace) -> int:
+    from analysis.synthetic import generate_extract
+
+    if args.rows < 20 or args.rows > 2_000_000:
+        raise InputError("--rows must be between 20 and 2,000,000")
+    extract = generate_extract(args.rows, seed=args.seed)
+    Path(args.out).write_bytes(extract.to_csv_bytes())
+    if args.truth:
+        extract.truth.to_csv(args.truth, index=False)
+    print(f"wrote {len(extract.table)} peaks to {args.out}" + (f" and the truth to {args.truth}" if args.truth else ""))
+    return EXIT_OK
+
+
+def _print_issues(exc: InvalidRowsError) -> None:
+    bad_rows = len({issue.row for issue in exc.issues})
+    print(f"error: {bad_rows} of {exc.n_rows} rows are invalid; nothing was analysed.", file=sys.stderr)
+    for issue in exc.issues[:MAX_ISSUES_SHOWN]:
+        print(f"  {issue}", file=sys.stderr)
+    if len(exc.issues) > MAX_ISSUES_SHOWN:
+        print(f"  ... and {len(exc.issues) - MAX_ISSUES_SHOWN} more", file=sys.stderr)
+    print("Fix the file, or rerun with --on-invalid-rows skip to analyse the valid rows.", file=sys.stderr)
+
+
+def format_summary(result: AnalysisResult, outputs: Sequence[str] = ()) -> str:
+    summary, metrics = result.summary, result.metrics
+    source = result.provenance["input"]
+    lines = [
+        f"{source['filename']}: {summary['n_rows']} rows (sha256 {source['sha256'][:12]}…)",
+        "status: " + ", ".join(f"{k} {v}" for k, v in summary["counts"].items()),
+        f"model: {summary['model']}",
+    ]
+    if summary["model"] == "fitted":
+        lines.append(
+            f"anchors used {metrics['n_anchors_used']} of {summary['n_anchors']}; "
+            f"LOO RMSEP {metrics['loo_rmsep']:.3f} min, Q² {metrics['loo_q2']:.3f}, "
+            f"leave-one-head-group-out RMSEP {metrics['lohgo_rmsep']:.3f} min; "
+            f"rows with a prediction interval {metrics['coverage']:.1%}"
+        )
+    lines.append(
+        f"O-acetylation: {summary['oac_pairs']} pairs, {summary['oac_inconsistent']} inconsistent; "
+        f"fragment pairs to review: {summary['n_fragment_review']}"
+    )
+    for notice in source["notices"]:
+        lines.append(f"note: {notice}")
+    for out in outputs:
+        lines.append(f"wrote {out}")
+    return "\n".join(lines)

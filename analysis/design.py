@@ -1,0 +1,109 @@
+"""The model's terms, the design matrix, and which terms a set of anchors can estimate."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+
+CARBON_CENTRE = 36  # the commonest ceramide, d18:1/18:0; keeps the linear term interpretable
+TERMS: tuple[tuple[str, str], ...] = (
+    ("carbons", "ceramide carbons"),
+    ("carbons_sq", f"(carbons − {CARBON_CENTRE})²"),
+    ("double_bonds", "double bonds"),
+    ("oxygen", "ceramide oxygens"),
+    ("sialic", "sialic acids"),
+    ("neutral", "neutral core sugars"),
+    ("hex", "+Hex"),
+    ("hexnac", "+HexNAc"),
+    ("dhex", "+dHex/Fuc"),
+    ("neuac", "+NeuAc"),
+    ("neugc", "+NeuGc"),
+    ("oac", "O-acetyl groups"),
+    ("series", "isomer series index"),
+)
+TERM_LABELS = {"intercept": "intercept", **dict(TERMS)}
+DESIGN_COLUMNS = ["intercept", *(term for term, _ in TERMS)]
+_RANK_TOLERANCE = 1e-8
+MIN_TERM_SUPPORT = 2  # anchors away from a term's common value needed to estimate its effect
+
+
+def design_matrix(frame: pd.DataFrame, series_index: np.ndarray) -> np.ndarray:
+    """Full design (one column per DESIGN_COLUMNS entry) for every row of `frame`."""
+    columns = [np.ones(len(frame))]
+    for term, _ in TERMS:
+        if term == "series":
+            columns.append(np.asarray(series_index, dtype=float))
+        elif term == "carbons_sq":
+            columns.append((frame["carbons"].to_numpy(dtype=float) - CARBON_CENTRE) ** 2)
+        else:
+            columns.append(frame[term].to_numpy(dtype=float))
+    return np.column_stack(columns).astype(float)
+
+
+@dataclasses.dataclass
+class ColumnChoice:
+    keep: list[int]  # indices into DESIGN_COLUMNS, intercept first
+    constant: dict[int, float]  # dropped: the same value for every anchor
+    confounded: list[int]  # dropped: a linear combination of kept columns
+
+
+def choose_columns(anchor_design: np.ndarray) -> ColumnChoice:
+    """Keep the intercept and a largest set of composition terms the anchors can estimate."""
+    constant: dict[int, float] = {}
+    varying: list[int] = []
+    for j in range(1, anchor_design.shape[1]):
+        column = anchor_design[:, j]
+        if np.ptp(column) == 0:
+            constant[j] = float(column[0])
+        else:
+            varying.append(j)
+    confounded: list[int] = []
+    keep = [0]
+    if varying:
+        centred = anchor_design[:, varying] - anchor_design[:, varying].mean(axis=0)
+        centred /= np.linalg.norm(centred, axis=0)
+        _, r, pivots = scipy.linalg.qr(centred, mode="economic", pivoting=True)
+        diag = np.abs(np.diag(r))
+        rank = int((diag > _RANK_TOLERANCE * max(diag.max(), 1e-300)).sum()) if diag.size else 0
+        keep += sorted(varying[i] for i in pivots[:rank])
+        confounded = sorted(varying[i] for i in pivots[rank:])
+    return ColumnChoice(keep, constant, confounded)
+
+
+def estimable(anchor_design: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """True where a row's full design vector lies in the row space of the anchors' design."""
+    scale = np.maximum(np.abs(anchor_design).max(axis=0), 1.0)
+    _, singular, vt = np.linalg.svd(anchor_design / scale, full_matrices=False)
+    basis = vt[singular > _RANK_TOLERANCE * singular[0]]
+    scaled = rows / scale
+    remainder = scaled - (scaled @ basis.T) @ basis
+    return np.linalg.norm(remainder, axis=1) <= 1e-7 * (1 + np.linalg.norm(scaled, axis=1))
+
+
+def set_aside_thin_terms(design: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, dict[int, tuple]]:
+    """Leave out terms that fewer than MIN_TERM_SUPPORT anchors depart from, with those anchors.
+
+    One anchor alone would determine such a term exactly (leverage 1): nothing could check
+    it, and any error in that anchor would move every prediction that uses the term.
+    Returns the anchors left and, per thin term, (common value, the anchors set aside).
+    """
+    thin: dict[int, tuple] = {}
+    kept = anchors
+    changed = True
+    while changed and len(kept):
+        changed = False
+        for j in range(1, design.shape[1]):
+            if j in thin:
+                continue
+            values = design[kept, j]
+            uniques, counts = np.unique(values, return_counts=True)
+            common = uniques[np.argmax(counts)]
+            off = values != common
+            if 0 < off.sum() < MIN_TERM_SUPPORT:
+                thin[j] = (float(common), kept[off])
+                kept = kept[~off]
+                changed = True
+    return kept, thin

@@ -1,0 +1,202 @@
+"""Write a result as CSV, XLSX or JSON; spreadsheet exports neutralise formula-like cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import InputError
+from analysis.result import AnalysisResult
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_FORMATS = ("csv", "xlsx", "json")
+
+
+def neutralise(value: object) -> object:
+    """Make a text cell inert in a spreadsheet by prefixing an apostrophe when it could be a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            values = out[column]
+            is_text = values.map(lambda v: isinstance(v, str))
+            risky = is_text & values.where(is_text, "").astype(str).str.startswith(FORMULA_STARTS)
+            if risky.any():
+                out[column] = values.where(~risky, "'" + values.where(risky, "").astype(str))
+    out.columns = [neutralise(str(c)) for c in out.columns]
+    return out
+
+
+def _flat_rows(result: AnalysisResult) -> pd.DataFrame:
+    rows = result.rows.copy()
+    rows["flags"] = rows["flags"].map(";".join)
+    return rows
+
+
+def to_csv_bytes(result: AnalysisResult) -> bytes:
+    """The per-row table as UTF-8 CSV (one line per input row)."""
+    buffer = io.StringIO()
+    _neutralise_frame(_flat_rows(result)).to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+def models_table(result: AnalysisResult) -> pd.DataFrame:
+    """One line per coefficient of every model, with the model's own statistics repeated."""
+    records = []
+    for model in result.models:
+        stats = {k: v for k, v in model.items() if not isinstance(v, list | dict)}
+        for coefficient in model.get("coefficients", [{}]):
+            records.append({**stats, **coefficient})
+    return pd.DataFrame(records)
+
+
+def key_value_table(result: AnalysisResult) -> pd.DataFrame:
+    records = []
+    for section, values in (
+        ("summary", result.summary),
+        ("metrics", result.metrics),
+        ("parameters", result.parameters),
+        ("provenance", result.provenance),
+    ):
+        for key, value in _flatten(values):
+            records.append({"section": section, "key": key, "value": _plain(value)})
+    return pd.DataFrame(records, columns=["section", "key", "value"])
+
+
+def _flatten(values: dict, prefix: str = ""):
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, name + ".")
+        elif isinstance(value, list):
+            yield name, ", ".join(map(str, value))
+        else:
+            yield name, value
+
+
+def _plain(value: object) -> object:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value if isinstance(value, int | float | str) else str(value)
+
+
+def to_xlsx_bytes(result: AnalysisResult) -> bytes:
+    """A workbook with the rows, the models, each rule's table, and parameters & provenance."""
+    sheets = {
+        "rows": _flat_rows(result),
+        "models": models_table(result),
+        "fragments": result.fragments,
+        "O-acetylation": result.oacetylation,
+        "isomer series": result.isomer_pairs,
+        "invalid rows": result.invalid_rows(),
+        "parameters & provenance": key_value_table(result),
+    }
+    buffer = io.BytesIO()
+    options = {
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+        "nan_inf_to_errors": False,
+    }
+    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
+        created = dt.datetime.fromisoformat(result.provenance["started"]).replace(tzinfo=None)
+        writer.book.set_properties({"title": "Ganglioside RT check", "created": created})
+        for name, frame in sheets.items():
+            frame = _neutralise_frame(frame)
+            frame = frame.astype(object).where(frame.notna(), None)
+            frame.to_excel(writer, sheet_name=name, index=False)
+            worksheet = writer.sheets[name]
+            worksheet.freeze_panes(1, 0)
+            if len(frame.columns):
+                worksheet.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
+    return buffer.getvalue()
+
+
+def to_json_dict(result: AnalysisResult) -> dict:
+    """The result as plain JSON values (NaN becomes null)."""
+    return json.loads(to_json_bytes(result))
+
+
+def to_json_bytes(result: AnalysisResult) -> bytes:
+    """The JSON document of design.md: summary, metrics, rows, models, parameters, provenance."""
+    parts = {
+        "summary": _dumps(result.summary),
+        "metrics": _dumps(result.metrics),
+        "rows": _frame_json(result.rows),
+        "models": _dumps(result.models),
+        "fragments": _frame_json(result.fragments),
+        "oacetylation": _frame_json(result.oacetylation),
+        "isomer_pairs": _frame_json(result.isomer_pairs),
+        "invalid_rows": _frame_json(result.invalid_rows()),
+        "parameters": _dumps(result.parameters),
+        "provenance": _dumps(result.provenance),
+    }
+    body = ",".join(f"{json.dumps(key)}:{value}" for key, value in parts.items())
+    return ("{" + body + "}").encode("utf-8")
+
+
+def _frame_json(frame: pd.DataFrame) -> str:
+    return frame.to_json(orient="records", double_precision=15, force_ascii=False, date_format="iso")
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(_json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+WRITERS = {"csv": to_csv_bytes, "xlsx": to_xlsx_bytes, "json": to_json_bytes}
+
+
+def export_bytes(result: AnalysisResult, file_format: str) -> bytes:
+    try:
+        writer = WRITERS[file_format]
+    except KeyError:
+        raise InputError(f"unknown export format {file_format!r}; use one of {', '.join(EXPORT_FORMATS)}") from None
+    return writer(result)
+
+
+def write_result(result: AnalysisResult, path: str | Path) -> Path:
+    """Write by file extension, atomically: a crash never leaves a half-written file."""
+    path = Path(path)
+    file_format = path.suffix.lower().lstrip(".")
+    if file_format not in WRITERS:
+        raise InputError(f"cannot write '{path.name}': use a .csv, .xlsx or .json file name")
+    data = export_bytes(result, file_format)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"cannot write '{path}': the folder {directory} does not exist")
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,209 @@
+"""Rule 5: in-source fragments, i.e. co-eluting peaks whose glycan is a strict part of a larger one."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from analysis.names import COMPOSITION_UNITS
+
+UNIT_WORDS = {
+    "sialic": ("sialic acid", "sialic acids"),
+    "neutral": ("neutral sugar", "neutral sugars"),
+    "hex": ("Hex", "Hex"),
+    "hexnac": ("HexNAc", "HexNAc"),
+    "dhex": ("dHex", "dHex"),
+    "neuac": ("NeuAc", "NeuAc"),
+    "neugc": ("NeuGc", "NeuGc"),
+    "oac": ("O-acetyl group", "O-acetyl groups"),
+}
+_RT_TOLERANCE = 1e-9  # so that a difference of exactly the window counts as inside it
+_CHUNK = 50_000
+
+
+@dataclasses.dataclass
+class FragmentCalls:
+    """Per-row outcome of Rule 5 (arrays aligned with the input frame) and the pair table."""
+
+    is_fragment: np.ndarray  # bool
+    fragment_of: np.ndarray  # row number of the precursor, 0 where none
+    merged_volume: np.ndarray  # float, NaN for fragments
+    review: np.ndarray  # bool: a candidate pair failed the volume-ratio test
+    pairs: pd.DataFrame
+
+
+def describe_loss(lost: dict[str, int]) -> str:
+    parts = []
+    for unit in COMPOSITION_UNITS:
+        count = lost.get(unit, 0)
+        if count:
+            singular, plural = UNIT_WORDS[unit]
+            parts.append(f"{count} {singular if count == 1 else plural}")
+    return " + ".join(parts) if parts else "nothing"
+
+
+def find_fragments(
+    frame: pd.DataFrame,
+    eligible: np.ndarray,
+    window: float,
+    min_precursor_ratio: float,
+    progress: Callable[[float, str], None] | None = None,
+) -> FragmentCalls:
+    """Attribute in-source fragments among `eligible` rows of `frame` (science.md, Rule 5)."""
+    n = len(frame)
+    is_fragment = np.zeros(n, dtype=bool)
+    review = np.zeros(n, dtype=bool)
+    parent = np.full(n, -1, dtype=np.int64)
+    volume = frame["volume"].to_numpy(dtype=float)
+    rows = frame["row"].to_numpy(dtype=np.int64)
+
+    index = np.flatnonzero(eligible)
+    comp = frame[list(COMPOSITION_UNITS)].to_numpy(dtype=float)[index].astype(np.int64)
+    rt = frame["rt"].to_numpy(dtype=float)[index]
+    vol = volume[index]
+    size = comp.sum(axis=1)
+    names = frame["canonical_name"].to_numpy(dtype=object)[index]
+    ceramide = frame[["carbons", "double_bonds", "oxygen"]].to_numpy(dtype=float)[index]
+
+    # Sort by (ceramide, RT) so each peak's co-eluting partners form one contiguous block.
+    group = pd.MultiIndex.from_arrays(ceramide.T).factorize()[0] if len(index) else np.zeros(0, int)
+    span = (np.nanmax(rt) - np.nanmin(rt) + 10 * window + 1) if len(index) else 1.0
+    key = group * span + rt
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    lo = np.searchsorted(sorted_key, sorted_key - window - _RT_TOLERANCE, side="left")
+    hi = np.searchsorted(sorted_key, sorted_key + window + _RT_TOLERANCE, side="right")
+
+    frag_local, prec_local, passes = [], [], []
+    for start in range(0, len(order), _CHUNK):
+        stop = min(start + _CHUNK, len(order))
+        counts = hi[start:stop] - lo[start:stop]
+        f_pos = np.repeat(np.arange(start, stop), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        p_pos = np.repeat(lo[start:stop], counts) + offsets
+        f, p = order[f_pos], order[p_pos]
+        subset = (comp[f] <= comp[p]).all(axis=1) & (comp[f] < comp[p]).any(axis=1)
+        f, p = f[subset], p[subset]
+        frag_local.append(f)
+        prec_local.append(p)
+        passes.append(vol[p] >= min_precursor_ratio * vol[f])
+        if progress:
+            progress(
+                stop / max(len(order), 1),
+                f"compared co-eluting peaks: {stop:,} of {len(order):,}",
+            )
+    f = np.concatenate(frag_local) if frag_local else np.zeros(0, np.int64)
+    p = np.concatenate(prec_local) if prec_local else np.zeros(0, np.int64)
+    ok = np.concatenate(passes) if passes else np.zeros(0, bool)
+
+    # Best precursor per fragment: largest composition, then volume, then the closest in RT,
+    # then earlier RT and name; row number decides only between indistinguishable peaks.
+    good_f, good_p = f[ok], p[ok]
+    choice = np.lexsort(
+        (
+            rows[index[good_p]],
+            names[good_p].astype(str),
+            rt[good_p],
+            np.abs(rt[good_p] - rt[good_f]),
+            -vol[good_p],
+            -size[good_p],
+            good_f,
+        )
+    )
+    good_f, good_p = good_f[choice], good_p[choice]
+    first = np.ones(len(good_f), dtype=bool)
+    first[1:] = good_f[1:] != good_f[:-1]
+    chosen_f, chosen_p = good_f[first], good_p[first]
+    parent[index[chosen_f]] = index[chosen_p]
+    is_fragment[index[chosen_f]] = True
+
+    # Candidates that were all too small to explain the peak: flag both sides for review.
+    failed_f, failed_p = f[~ok], p[~ok]
+    unresolved = ~np.isin(failed_f, chosen_f)
+    review[index[failed_f[unresolved]]] = True
+    review[index[failed_p[unresolved]]] = True
+
+    root = _resolve_roots(parent)
+    fragment_of = np.zeros(n, dtype=np.int64)
+    fragment_of[is_fragment] = rows[root[is_fragment]]
+    merged = volume.copy()
+    np.add.at(merged, root[is_fragment], volume[is_fragment])
+    merged[is_fragment] = np.nan
+    pairs = _pair_table(
+        frame,
+        index,
+        comp,
+        rt,
+        vol,
+        chosen_f,
+        chosen_p,
+        failed_f[unresolved],
+        failed_p[unresolved],
+        root,
+    )
+    return FragmentCalls(is_fragment, fragment_of, merged, review, pairs)
+
+
+def _resolve_roots(parent: np.ndarray) -> np.ndarray:
+    """Follow fragment → precursor links to the peak that is not itself a fragment."""
+    root = np.where(parent >= 0, parent, np.arange(len(parent)))
+    while True:
+        nxt = np.where(parent[root] >= 0, parent[root], root)
+        if np.array_equal(nxt, root):
+            return root
+        root = nxt
+
+
+PAIR_COLUMNS = [
+    "fragment_row",
+    "fragment_name",
+    "fragment_rt",
+    "fragment_volume",
+    "precursor_row",
+    "precursor_name",
+    "precursor_rt",
+    "precursor_volume",
+    "delta_rt",
+    "lost",
+    "volume_ratio",
+    "decision",
+]
+
+
+def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, failed_p, root):
+    rows = frame["row"].to_numpy()
+    names = frame["name"].to_numpy(dtype=object)
+    records = []
+    for fs, ps, decision in (
+        (chosen_f, chosen_p, "merged"),
+        (failed_f, failed_p, "review"),
+    ):
+        for fl, pl in zip(fs, ps, strict=True):
+            lost = dict(zip(COMPOSITION_UNITS, (comp[pl] - comp[fl]).tolist(), strict=True))
+            fi, pi = index[fl], index[pl]
+            note = describe_loss(lost)
+            if decision == "merged" and root[fi] != pi:
+                note += f"; chained: precursor is itself a fragment of row {rows[root[fi]]}"
+            records.append(
+                {
+                    "fragment_row": int(rows[fi]),
+                    "fragment_name": names[fi],
+                    "fragment_rt": rt[fl],
+                    "fragment_volume": vol[fl],
+                    "precursor_row": int(rows[pi]),
+                    "precursor_name": names[pi],
+                    "precursor_rt": rt[pl],
+                    "precursor_volume": vol[pl],
+                    "delta_rt": round(float(rt[fl] - rt[pl]), 6),
+                    "lost": note,
+                    "volume_ratio": round(float(vol[pl] / vol[fl]), 6),
+                    "decision": decision
+                    if decision == "merged"
+                    else "review: precursor too small to explain the fragment",
+                }
+            )
+    table = pd.DataFrame(records, columns=PAIR_COLUMNS)
+    return table.sort_values(["fragment_row", "precursor_row"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,240 @@
+"""Check every cell of a raw table and build the typed peak table the rules work on."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from analysis.errors import RowIssue
+from analysis.names import COMPOSITION_UNITS, ParsedName, try_parse_name
+from analysis.reader import DISPLAY_NAMES, RawTable
+
+RT_MAX_MINUTES = 300.0
+ANCHOR_VALUES = {
+    "t": True,
+    "true": True,
+    "yes": True,
+    "1": True,
+    "f": False,
+    "false": False,
+    "no": False,
+    "0": False,
+}
+PARSED_COLUMNS = (
+    "canonical_name",
+    "head",
+    "prefix",
+    "isomer",
+    *COMPOSITION_UNITS,
+    "total_sugars",
+    "carbons",
+    "double_bonds",
+    "oxygen",
+)
+_NOT_FINITE = {
+    "nan",
+    "+nan",
+    "-nan",
+    "inf",
+    "+inf",
+    "-inf",
+    "infinity",
+    "+infinity",
+    "-infinity",
+}
+
+Progress = Callable[[float, str], None]
+
+
+@dataclasses.dataclass
+class PeakTable:
+    """Typed rows (valid and invalid) with the problems found and where the file came from."""
+
+    frame: pd.DataFrame
+    issues: list[RowIssue]
+    extra_columns: list[str]
+    filename: str
+    sha256: str
+    n_bytes: int
+    file_format: str
+    delimiter: str | None
+    sheet: str | None
+    notices: list[str]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+    @property
+    def n_invalid(self) -> int:
+        return int((~self.frame["valid"]).sum())
+
+    def source_info(self) -> dict[str, object]:
+        return {
+            "filename": self.filename,
+            "sha256": self.sha256,
+            "bytes": self.n_bytes,
+            "format": self.file_format,
+            "delimiter": {",": "comma", ";": "semicolon", "\t": "tab"}.get(self.delimiter or ""),
+            "sheet": self.sheet,
+            "rows": self.n_rows,
+            "notices": list(self.notices),
+        }
+
+
+def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable:
+    """Type every required cell, parse every name, and record each problem by row and column."""
+    rows = np.asarray(raw.row_numbers, dtype=np.int64)
+    columns = {field: pd.Series([r[i] for r in raw.records], dtype=object) for field, i in raw.field_index.items()}
+    issues: list[RowIssue] = list(raw.row_issues)
+    notices = list(raw.notices)
+    decimal_comma = raw.delimiter in (";", "\t")
+
+    frame = pd.DataFrame({"row": rows})
+    frame["name"] = columns["name"].str.strip()
+    converted_commas = False
+    for field, check in (("rt", _rt_rule), ("volume", _volume_rule), ("log_p", None)):
+        values, field_issues, used_comma = _parse_numbers(columns[field], field, rows, decimal_comma, check)
+        frame[field] = values
+        issues.extend(field_issues)
+        converted_commas |= used_comma
+    if converted_commas:
+        notices.append("decimal commas were read as decimal points")
+    frame["anchor"], anchor_issues = _parse_anchor(columns["anchor"], rows)
+    issues.extend(anchor_issues)
+    if progress:
+        progress(0.4, "numbers and anchor flags checked")
+
+    parsed, name_issues = _parse_names(frame["name"], rows)
+    issues.extend(name_issues)
+    for column in PARSED_COLUMNS:
+        frame[column] = parsed[column].to_numpy()
+    for name, index in raw.extra_columns:
+        frame[name] = [r[index] for r in raw.records]
+    if progress:
+        progress(1.0, f"{len(frame):,} rows checked")
+
+    issues.sort(key=lambda issue: (issue.row, _column_order(issue.column)))
+    bad_rows = {issue.row for issue in issues}
+    frame["valid"] = ~frame["row"].isin(bad_rows)
+    frame["invalid_reason"] = _reasons_by_row(issues, frame["row"])
+    return PeakTable(
+        frame=frame,
+        issues=issues,
+        extra_columns=[name for name, _ in raw.extra_columns],
+        filename=raw.filename,
+        sha256=raw.sha256,
+        n_bytes=raw.n_bytes,
+        file_format=raw.file_format,
+        delimiter=raw.delimiter,
+        sheet=raw.sheet,
+        notices=notices,
+    )
+
+
+def _column_order(column: str) -> int:
+    order = list(DISPLAY_NAMES.values())
+    return order.index(column) if column in order else len(order)
+
+
+def _rt_rule(values: np.ndarray) -> tuple[np.ndarray, str]:
+    return (values <= 0) | (values > RT_MAX_MINUTES), f"must be > 0 and ≤ {RT_MAX_MINUTES:g} minutes"
+
+
+def _volume_rule(values: np.ndarray) -> tuple[np.ndarray, str]:
+    return values <= 0, "must be greater than 0"
+
+
+def _parse_numbers(texts: pd.Series, field: str, rows: np.ndarray, decimal_comma: bool, rule):
+    column = DISPLAY_NAMES[field]
+    stripped = texts.str.strip()
+    candidates = stripped
+    used_comma = False
+    if decimal_comma:
+        comma_like = stripped.str.fullmatch(r"[+-]?\d+,\d+")
+        if comma_like.any():
+            candidates = stripped.where(~comma_like, stripped.str.replace(",", ".", regex=False))
+            used_comma = True
+    values = pd.to_numeric(candidates, errors="coerce").to_numpy(dtype=float, copy=True)
+    issues = []
+    bad = ~np.isfinite(values)
+    for i in np.flatnonzero(bad):
+        text = stripped.iat[i]
+        if text == "":
+            reason = "missing value"
+        elif text.lower() in _NOT_FINITE or _is_float(text):
+            reason = "must be a finite number"
+        elif "," in text and not decimal_comma:
+            reason = "not a number (use '.' as the decimal separator, without thousands separators)"
+        else:
+            reason = "not a number"
+        issues.append(RowIssue(int(rows[i]), column, texts.iat[i], reason))
+    if rule is not None:
+        with np.errstate(invalid="ignore"):
+            out_of_range, reason = rule(values)
+        for i in np.flatnonzero(out_of_range & ~bad):
+            issues.append(RowIssue(int(rows[i]), column, texts.iat[i], reason))
+    values[bad] = np.nan
+    return values, issues, used_comma
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_anchor(texts: pd.Series, rows: np.ndarray):
+    mapped = texts.str.strip().str.lower().map(ANCHOR_VALUES)
+    issues = []
+    for i in np.flatnonzero(mapped.isna().to_numpy()):
+        text = texts.iat[i]
+        reason = "missing value" if not text.strip() else "expected T/F, true/false, yes/no or 1/0"
+        issues.append(RowIssue(int(rows[i]), "Anchor", text, reason))
+    return mapped.fillna(False).astype(bool).to_numpy(), issues
+
+
+def _parse_names(names: pd.Series, rows: np.ndarray):
+    codes, unique = pd.factorize(names, sort=False)
+    empty = dict.fromkeys(PARSED_COLUMNS)
+    records, errors = [], {}
+    for code, text in enumerate(unique):
+        result = try_parse_name(text) if text else "missing value"
+        if isinstance(result, ParsedName):
+            records.append(_parsed_fields(result))
+        else:
+            records.append(empty)
+            errors[code] = result
+    parsed = pd.DataFrame(records, columns=list(PARSED_COLUMNS)).iloc[codes].reset_index(drop=True)
+    issues = []
+    if errors:
+        for i in np.flatnonzero(np.isin(codes, list(errors))):
+            issues.append(RowIssue(int(rows[i]), "Name", names.iat[i], errors[codes[i]]))
+    return parsed, issues
+
+
+def _parsed_fields(parsed: ParsedName) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "canonical_name": parsed.canonical,
+        "head": parsed.head,
+        "prefix": parsed.prefix,
+        "isomer": parsed.isomer,
+        "total_sugars": parsed.total_sugars,
+        "carbons": parsed.carbons,
+        "double_bonds": parsed.double_bonds,
+        "oxygen": parsed.oxygen,
+    }
+    fields.update(parsed.composition)
+    return fields
+
+
+def _reasons_by_row(issues: list[RowIssue], rows: pd.Series) -> list[str]:
+    by_row: dict[int, list[str]] = {}
+    for issue in issues:
+        by_row.setdefault(issue.row, []).append(f"{issue.column} {issue.value!r}: {issue.reason}")
+    return ["; ".join(by_row[r]) if r in by_row else "" for r in rows]
