@@ -6,15 +6,15 @@ Exit codes: 0 success, 2 bad input or bad arguments (one message on stderr, no t
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import __version__
 from analysis.errors import InputError, InvalidRowsError
-from analysis.export import EXPORT_FORMATS, write_result
+from analysis.export import EXPORT_FORMATS, check_writable, write_bytes_atomic, write_result
 from analysis.params import PARAMETER_SPECS, Parameters
-from analysis.pipeline import run_file
 from analysis.result import AnalysisResult
 
 EXIT_OK = 0
@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+    except OSError as exc:  # the file system refused (permissions, full disk...): say so, no traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
 
 
 def _parse_settings(settings: list[str], on_invalid_rows: str | None) -> Parameters:
@@ -101,13 +105,21 @@ def _parse_settings(settings: list[str], on_invalid_rows: str | None) -> Paramet
 
 def _run(args: argparse.Namespace) -> int:
     params = _parse_settings(args.settings, args.on_invalid_rows)
+    path = Path(args.input)
+    if not path.is_file():
+        raise InputError(f"no such file: {args.input}" if not path.exists() else f"not a file: {args.input}")
+    # Every output is checked before the analysis runs, so a bad --out fails at once and
+    # never after some of the files have been written.
     for out in args.out:
         suffix = Path(out).suffix.lower().lstrip(".")
         if suffix not in EXPORT_FORMATS:
             raise InputError(f"cannot write '{out}': use a .csv, .xlsx or .json file name")
-    path = Path(args.input)
-    if not path.is_file():
-        raise InputError(f"no such file: {args.input}")
+        check_writable(out)
+        if Path(out).exists() and Path(out).samefile(path):
+            raise InputError(f"cannot write '{out}': it is the input file")
+    # Imported only now, so that argument errors are reported without loading the statistics libraries.
+    from analysis.pipeline import run_file
+
     result = run_file(path, params=params)
     for out in args.out:
         write_result(result, out)
@@ -119,12 +131,17 @@ def _run(args: argparse.Namespace) -> int:
 def _example(args: argparse.Namespace) -> int:
     from analysis.synthetic import generate_extract
 
-    if args.rows < 20 or args.rows > 2_000_000:
-        raise InputError("--rows must be between 20 and 2,000,000")
+    # No more rows than `run` accepts with its default max_rows, so the example is always usable.
+    most = Parameters().max_rows
+    if args.rows < 20 or args.rows > most:
+        raise InputError(f"--rows must be between 20 and {most:,}")
+    for out in (args.out, args.truth):
+        if out:
+            check_writable(out)
     extract = generate_extract(args.rows, seed=args.seed)
-    Path(args.out).write_bytes(extract.to_csv_bytes())
+    write_bytes_atomic(extract.to_csv_bytes(), args.out)
     if args.truth:
-        extract.truth.to_csv(args.truth, index=False)
+        write_bytes_atomic(extract.truth.to_csv(index=False, lineterminator="\n").encode("utf-8"), args.truth)
     print(f"wrote {len(extract.table)} peaks to {args.out}" + (f" and the truth to {args.truth}" if args.truth else ""))
     return EXIT_OK
 
@@ -150,9 +167,9 @@ def format_summary(result: AnalysisResult, outputs: Sequence[str] = ()) -> str:
     if summary["model"] == "fitted":
         lines.append(
             f"anchors used {metrics['n_anchors_used']} of {summary['n_anchors']}; "
-            f"LOO RMSEP {metrics['loo_rmsep']:.3f} min, Q² {metrics['loo_q2']:.3f}, "
-            f"leave-one-head-group-out RMSEP {metrics['lohgo_rmsep']:.3f} min; "
-            f"rows with a prediction interval {metrics['coverage']:.1%}"
+            f"LOO RMSEP {_number(metrics['loo_rmsep'], '.3f', ' min')}, Q² {_number(metrics['loo_q2'], '.3f')}, "
+            f"leave-one-head-group-out RMSEP {_number(metrics['lohgo_rmsep'], '.3f', ' min')}; "
+            f"rows with a prediction interval {_number(metrics['coverage'], '.1%')}"
         )
     lines.append(
         f"O-acetylation: {summary['oac_pairs']} pairs, {summary['oac_inconsistent']} inconsistent; "
@@ -163,3 +180,10 @@ def format_summary(result: AnalysisResult, outputs: Sequence[str] = ()) -> str:
     for out in outputs:
         lines.append(f"wrote {out}")
     return "\n".join(lines)
+
+
+def _number(value: float | None, spec: str, unit: str = "") -> str:
+    """A metric for the summary; one that could not be computed reads `n/a` rather than `nan`."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:{spec}}{unit}"

@@ -26,7 +26,8 @@ TERMS: tuple[tuple[str, str], ...] = (
 )
 TERM_LABELS = {"intercept": "intercept", **dict(TERMS)}
 DESIGN_COLUMNS = ["intercept", *(term for term, _ in TERMS)]
-_RANK_TOLERANCE = 1e-8
+_RANK_TOLERANCE = 1e-6  # relative size of an R diagonal below which a column adds nothing new
+_GRAM_TOLERANCE = 1e-10  # the same on the squared scale of a Gram matrix's eigenvalues
 MIN_TERM_SUPPORT = 2  # anchors away from a term's common value needed to estimate its effect
 
 
@@ -63,9 +64,15 @@ def choose_columns(anchor_design: np.ndarray) -> ColumnChoice:
     confounded: list[int] = []
     keep = [0]
     if varying:
+        # Pivoted QR of the centred, scaled columns, computed from their Gram matrix: the pivots
+        # depend only on inner products, and the Gram matrix is p × p however many anchors.
         centred = anchor_design[:, varying] - anchor_design[:, varying].mean(axis=0)
-        centred /= np.linalg.norm(centred, axis=0)
-        _, r, pivots = scipy.linalg.qr(centred, mode="economic", pivoting=True)
+        gram = centred.T @ centred
+        norms = np.sqrt(np.diag(gram))
+        correlation = gram / np.outer(norms, norms)
+        eigenvalues, eigenvectors = np.linalg.eigh(correlation)
+        root = np.sqrt(np.clip(eigenvalues, 0, None))[:, None] * eigenvectors.T
+        _, r, pivots = scipy.linalg.qr(root, mode="economic", pivoting=True)
         diag = np.abs(np.diag(r))
         rank = int((diag > _RANK_TOLERANCE * max(diag.max(), 1e-300)).sum()) if diag.size else 0
         keep += sorted(varying[i] for i in pivots[:rank])
@@ -76,11 +83,12 @@ def choose_columns(anchor_design: np.ndarray) -> ColumnChoice:
 def estimable(anchor_design: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """True where a row's full design vector lies in the row space of the anchors' design."""
     scale = np.maximum(np.abs(anchor_design).max(axis=0), 1.0)
-    _, singular, vt = np.linalg.svd(anchor_design / scale, full_matrices=False)
-    basis = vt[singular > _RANK_TOLERANCE * singular[0]]
+    scaled_anchors = anchor_design / scale
+    eigenvalues, eigenvectors = np.linalg.eigh(scaled_anchors.T @ scaled_anchors)
+    basis = eigenvectors[:, eigenvalues > _GRAM_TOLERANCE * eigenvalues.max()].T
     scaled = rows / scale
     remainder = scaled - (scaled @ basis.T) @ basis
-    return np.linalg.norm(remainder, axis=1) <= 1e-7 * (1 + np.linalg.norm(scaled, axis=1))
+    return np.linalg.norm(remainder, axis=1) <= 1e-6 * (1 + np.linalg.norm(scaled, axis=1))
 
 
 def set_aside_thin_terms(design: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, dict[int, tuple]]:

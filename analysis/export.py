@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +49,12 @@ def _flat_rows(result: AnalysisResult) -> pd.DataFrame:
 
 
 def to_csv_bytes(result: AnalysisResult) -> bytes:
-    """The per-row table as UTF-8 CSV (one line per input row)."""
+    """The per-row table as UTF-8 CSV (one record per input row, RFC 4180 CRLF line ends)."""
     buffer = io.StringIO()
-    _neutralise_frame(_flat_rows(result)).to_csv(buffer, index=False, lineterminator="\n")
+    # The csv module quotes a cell only for the characters of the line terminator: with "\n" a
+    # cell holding a bare CR is written unquoted, and readers (Excel included) split the record
+    # there, so text after the CR would start a new line unneutralised. CRLF quotes both.
+    _neutralise_frame(_flat_rows(result)).to_csv(buffer, index=False, lineterminator="\r\n")
     return buffer.getvalue().encode("utf-8")
 
 
@@ -149,24 +154,65 @@ def to_json_bytes(result: AnalysisResult) -> bytes:
 
 
 def _frame_json(frame: pd.DataFrame) -> str:
-    return frame.to_json(orient="records", double_precision=15, force_ascii=False, date_format="iso")
+    # Python's float repr is the shortest text that reads back as the same double; pandas' own
+    # encoder caps floats at 15 decimal places, which turns a p-value of 1.441e-13 into 1.44e-13.
+    keys = [str(column) for column in frame.columns]
+    columns = [_column_values(frame[column]) for column in frame.columns]
+    records = [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+    return _dumps(records, clean=False)
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(_json_safe(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def _column_values(values: pd.Series) -> list:
+    """A column as JSON-ready Python values: missing and non-finite numbers become None."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        numbers = values.to_numpy()
+        out = numbers.tolist()
+        for i in np.flatnonzero(~np.isfinite(numbers)):
+            out[i] = None
+        return out
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return values.to_numpy().tolist()
+    if isinstance(dtype, np.dtype):  # object: anything, lists included, so check every value
+        return [_json_safe(value) for value in values.tolist()]
+    # Extension dtypes (str, Int64, boolean, ...) hold one kind of scalar plus a missing marker.
+    out = values.to_numpy(dtype=object, na_value=None).tolist()
+    if pd.api.types.is_float_dtype(dtype):  # a nullable float column may still hold NaN or inf
+        out = [_json_safe(value) for value in out]
+    return out
+
+
+def _dumps(value: object, clean: bool = True) -> str:
+    return json.dumps(
+        _json_safe(value) if clean else value,
+        ensure_ascii=False,
+        allow_nan=False,
+        separators=(",", ":"),
+        default=_json_default,
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    if isinstance(value, dt.date | dt.datetime | pd.Timestamp):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def _json_safe(value: object) -> object:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):
         return [_json_safe(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
     return value
 
 
@@ -187,16 +233,55 @@ def write_result(result: AnalysisResult, path: str | Path) -> Path:
     file_format = path.suffix.lower().lstrip(".")
     if file_format not in WRITERS:
         raise InputError(f"cannot write '{path.name}': use a .csv, .xlsx or .json file name")
-    data = export_bytes(result, file_format)
-    directory = path.parent if str(path.parent) else Path(".")
+    check_writable(path)
+    return write_bytes_atomic(export_bytes(result, file_format), path)
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise InputError when `path` cannot be a file: its folder is missing or it is a folder."""
+    path = Path(path)
+    directory = path.parent
     if not directory.is_dir():
         raise InputError(f"cannot write '{path}': the folder {directory} does not exist")
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".part")
+    if path.is_dir():
+        raise InputError(f"cannot write '{path}': it is a folder")
+
+
+def write_bytes_atomic(data: bytes, path: str | Path) -> Path:
+    """Write `data` to a temporary file beside `path`, flush it to disk, then rename it into place.
+
+    A new file gets the permissions of any newly created file (0666 less the umask), not the
+    owner-only mode of `tempfile.mkstemp`; a replaced file keeps its permissions.
+    """
+    path = Path(path)
+    check_writable(path)
+    try:
+        fd, temporary = _create_beside(path)
+    except OSError as exc:
+        raise InputError(f"cannot write '{path}': {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
+            if path.is_file():
+                os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write '{path}': {exc.strerror or exc}") from None
         raise
     return path
+
+
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """Create a new, unique temporary file in `path`'s folder; the umask decides its mode."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.part"
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))

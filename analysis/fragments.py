@@ -69,7 +69,7 @@ def find_fragments(
     ceramide = frame[["carbons", "double_bonds", "oxygen"]].to_numpy(dtype=float)[index]
 
     # Sort by (ceramide, RT) so each peak's co-eluting partners form one contiguous block.
-    group = pd.MultiIndex.from_arrays(ceramide.T).factorize()[0] if len(index) else np.zeros(0, int)
+    group = np.unique(ceramide, axis=0, return_inverse=True)[1].ravel() if len(index) else np.zeros(0, int)
     span = (np.nanmax(rt) - np.nanmin(rt) + 10 * window + 1) if len(index) else 1.0
     key = group * span + rt
     order = np.argsort(key, kind="stable")
@@ -176,34 +176,37 @@ PAIR_COLUMNS = [
 def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, failed_p, root):
     rows = frame["row"].to_numpy()
     names = frame["name"].to_numpy(dtype=object)
-    records = []
-    for fs, ps, decision in (
-        (chosen_f, chosen_p, "merged"),
-        (failed_f, failed_p, "review"),
-    ):
-        for fl, pl in zip(fs, ps, strict=True):
-            lost = dict(zip(COMPOSITION_UNITS, (comp[pl] - comp[fl]).tolist(), strict=True))
-            fi, pi = index[fl], index[pl]
-            note = describe_loss(lost)
-            if decision == "merged" and root[fi] != pi:
-                note += f"; chained: precursor is itself a fragment of row {rows[root[fi]]}"
-            records.append(
-                {
-                    "fragment_row": int(rows[fi]),
-                    "fragment_name": names[fi],
-                    "fragment_rt": rt[fl],
-                    "fragment_volume": vol[fl],
-                    "precursor_row": int(rows[pi]),
-                    "precursor_name": names[pi],
-                    "precursor_rt": rt[pl],
-                    "precursor_volume": vol[pl],
-                    "delta_rt": round(float(rt[fl] - rt[pl]), 6),
-                    "lost": note,
-                    "volume_ratio": round(float(vol[pl] / vol[fl]), 6),
-                    "decision": decision
-                    if decision == "merged"
-                    else "review: precursor too small to explain the fragment",
-                }
-            )
-    table = pd.DataFrame(records, columns=PAIR_COLUMNS)
+    f = np.concatenate([chosen_f, failed_f]).astype(np.int64)
+    p = np.concatenate([chosen_p, failed_p]).astype(np.int64)
+    merged = np.arange(len(f)) < len(chosen_f)
+    fi, pi = index[f], index[p]
+    lost = comp[p] - comp[f]
+    # Few distinct losses occur, so describe each once.
+    kinds, inverse = np.unique(lost, axis=0, return_inverse=True)
+    words = np.array(
+        [describe_loss(dict(zip(COMPOSITION_UNITS, k.tolist(), strict=True))) for k in kinds], dtype=object
+    )
+    notes = words[inverse.ravel()] if len(f) else np.zeros(0, dtype=object)
+    chained = merged & (root[fi] != pi)
+    notes[chained] = [
+        f"{note}; chained: precursor is itself a fragment of row {rows[root[i]]}"
+        for note, i in zip(notes[chained], fi[chained], strict=True)
+    ]
+    table = pd.DataFrame(
+        {
+            "fragment_row": rows[fi],
+            "fragment_name": names[fi],
+            "fragment_rt": rt[f],
+            "fragment_volume": vol[f],
+            "precursor_row": rows[pi],
+            "precursor_name": names[pi],
+            "precursor_rt": rt[p],
+            "precursor_volume": vol[p],
+            "delta_rt": np.round(rt[f] - rt[p], 6),
+            "lost": notes,
+            "volume_ratio": np.round(vol[p] / vol[f], 6),
+            "decision": np.where(merged, "merged", "review: precursor too small to explain the fragment"),
+        },
+        columns=PAIR_COLUMNS,
+    )
     return table.sort_values(["fragment_row", "precursor_row"], kind="stable").reset_index(drop=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import scipy.linalg
 from scipy import optimize
 
 LOG_LAMBDA_BOUNDS = (-12.0, 12.0)
@@ -89,28 +90,25 @@ def fit_random_intercept(x: np.ndarray, groups: np.ndarray, y: np.ndarray) -> Pe
     q = z.shape[1]
     ata, aty, yty = a.T @ a, a.T @ y, float(y @ y)
 
-    def system(log_lambda: float):
+    group_diagonal = (np.arange(p, p + q), np.arange(p, p + q))
+
+    def system(log_lambda: float) -> np.ndarray:
         c = ata.copy()
-        c[p:, p:] += np.exp(log_lambda) * np.eye(q)
+        c[group_diagonal] += np.exp(log_lambda)
         return c
 
     def criterion(log_lambda: float) -> float:
-        c = system(log_lambda)
-        try:
-            chol = np.linalg.cholesky(c)
+        try:  # one Cholesky factor gives both the solve and log|C|
+            factor = scipy.linalg.cho_factor(system(log_lambda), check_finite=False)
         except np.linalg.LinAlgError:
             return np.inf
-        theta = np.linalg.solve(c, aty)
+        theta = scipy.linalg.cho_solve(factor, aty, check_finite=False)
         prss = max(yty - theta @ aty, 1e-300)
-        return (n - p) * np.log(prss / (n - p)) + 2 * np.log(np.diag(chol)).sum() - q * log_lambda
+        log_det = 2 * np.log(np.abs(np.diag(factor[0]))).sum()
+        return (n - p) * np.log(prss / (n - p)) + log_det - q * log_lambda
 
     if q:
-        best = optimize.minimize_scalar(
-            criterion,
-            bounds=LOG_LAMBDA_BOUNDS,
-            method="bounded",
-            options={"xatol": 1e-6},
-        )
+        best = optimize.minimize_scalar(criterion, bounds=LOG_LAMBDA_BOUNDS, method="bounded", options={"xatol": 1e-5})
         log_lambda = float(best.x)
     else:
         log_lambda = 0.0

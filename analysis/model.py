@@ -31,6 +31,7 @@ from analysis.design import (
 from analysis.mixed import PenalisedFit, deletion_diagnostics, fit_random_intercept
 
 _MAX_SCREENING_ROUNDS = 50
+MAX_CHARITABLE_SERIES = 1  # series index 0 and 1: the a and b isomers
 _TESTABLE = 1 - 1e-8  # leverage below which an anchor can be judged without itself
 
 
@@ -114,7 +115,8 @@ def fit_model(
 
 
 def _check_identifiable(choice: ColumnChoice, n: int) -> ModelFailure | None:
-    if len(choice.keep) < 2:
+    composition_terms = [j for j in choice.keep if DESIGN_COLUMNS[j] not in ("intercept", "series")]
+    if not composition_terms:
         return ModelFailure(
             "every anchor has the same composition, so no composition effect can be estimated; "
             "the model needs anchors that differ in chain length, saturation or glycan"
@@ -147,7 +149,7 @@ def choose_series(
     heads: np.ndarray,
     free: np.ndarray,
 ) -> np.ndarray:
-    """Judge each `free` row against the isomer series (among those the anchors span) it fits best.
+    """Judge each `free` row against the isomer series (a or b, if the anchors span it) it fits best.
 
     A peak that is not an anchor may be the second isomer of a name whose first isomer was
     not observed, so its rank by RT says little; the series whose prediction lies nearest
@@ -162,7 +164,9 @@ def choose_series(
         # No series effect could be learned: every peak is judged as the anchors' series.
         adjusted[free, column] = model.anchor_design[0, column]
         return adjusted
-    highest = int(model.anchor_design[:, column].max())
+    # Isomers come in pairs (GD1a/GD1b, GT1a/GT1b); a third series is rare enough that a peak
+    # needing it should be looked at, so the charitable reading stops at the second series.
+    highest = min(int(model.anchor_design[:, column].max()), MAX_CHARITABLE_SERIES)
     rows = np.flatnonzero(free)
     x = design[rows][:, model.choice.keep]
     position = model.choice.keep.index(column)
@@ -243,16 +247,22 @@ def _fill(out: Predictions, where, predicted, se, observed, df, quantile) -> Non
     out.p_value[where] = 2 * stats.t.sf(np.abs(t), df)
 
 
-def loo_metrics(model: FittedModel, rt: np.ndarray) -> dict[str, float | int]:
-    """Leave-one-out RMSEP and Q² over the fitted anchors, in closed form from the hat matrix."""
+def loo_metrics(model: FittedModel, rt: np.ndarray, excluded_errors: np.ndarray) -> dict[str, float | int]:
+    """Leave-one-out RMSEP and Q² over the fitted anchors, in closed form from the hat matrix.
+
+    `loo_rmsep_all_anchors` also counts the screened-out anchors, each by its error against the
+    final fit (which never saw it): the figure a sceptic would quote.
+    """
     fit = model.fit
     testable = fit.leverage < _TESTABLE
     loo_errors = fit.resid[testable] / (1 - fit.leverage[testable])
     y = rt[model.anchors][testable]
     press = float(np.sum(loo_errors**2))
     total = float(np.sum((y - y.mean()) ** 2))
+    all_errors = np.concatenate([loo_errors, excluded_errors])
     return {
         "loo_rmsep": float(np.sqrt(press / len(y))) if len(y) else float("nan"),
+        "loo_rmsep_all_anchors": float(np.sqrt(np.mean(all_errors**2))) if len(all_errors) else float("nan"),
         "loo_q2": 1 - press / total if total > 0 else float("nan"),
         "n_loo": int(testable.sum()),
     }
@@ -290,15 +300,29 @@ def lohgo_rmsep(design: np.ndarray, rt: np.ndarray, anchors: np.ndarray, heads: 
 
 def logp_line_metrics(log_p: np.ndarray, rt: np.ndarray, anchors: np.ndarray) -> dict[str, object]:
     """The legacy baseline, one straight line of RT on Log P over the same anchors."""
+    report = {
+        "name": "log_p_line",
+        "role": "baseline for comparison only; not used for any call",
+        "formula": "RT ~ 1 + log_p",
+        "n_anchors_used": len(anchors),
+    }
+    values = log_p[anchors]
+    if len(anchors) < 3 or not np.isfinite(values).all() or np.ptp(values) == 0:
+        return {
+            **report,
+            "status": "not fitted",
+            "reason": "Log P does not vary among the anchors",
+            "loo_rmsep": float("nan"),
+            "loo_q2": float("nan"),
+        }
     x = np.column_stack([np.ones(len(anchors)), log_p[anchors]])
     result = sm.OLS(rt[anchors], x).fit()
     h = result.get_influence().hat_matrix_diag
     loo = result.resid / (1 - h)
     y = rt[anchors]
     return {
-        "name": "log_p_line",
-        "role": "baseline for comparison only; not used for any call",
-        "formula": "RT ~ 1 + log_p",
+        **report,
+        "status": "fitted",
         "coefficients": [
             {"term": term, "label": term, "estimate": float(b), "std_error": float(s)}
             for term, b, s in zip(("intercept", "log_p"), result.params, result.bse, strict=True)

@@ -45,6 +45,8 @@ MAX_MOD_COUNT = 10
 CARBON_RANGE = (10, 80)
 DOUBLE_BOND_RANGE = (0, 12)
 OXYGEN_RANGE = (1, 10)
+MIN_CHAIN_CARBONS = 2  # each chain of a species name ("d18:1/18:0")
+MAX_DIGITS = 6  # longer numbers are out of every range; never hand them to int()
 SPHINGOID_OXYGENS = {"m": 1, "d": 2, "t": 3}
 
 
@@ -96,15 +98,19 @@ class ParsedName:
         return units["sialic"] + units["neutral"] + sum(units[u] for u in SUGAR_UNITS)
 
 
+# Digits are ASCII only: str.isdigit() and a Unicode \d also accept "²" or "٣", which either
+# crash int() or silently turn foreign text into numbers.
 _SPACES_AROUND = re.compile(r"\s*([:;/+()])\s*")
-_SPACE_FORM = re.compile(r"^(?P<head>.*\S)\s+(?P<chain>[dtm]?\d\S*)$")
-_OXYGEN = re.compile(r"^(?:O(?P<a>\d*)|(?P<b>\d*)O)$")
-_SUM_CHAIN = re.compile(r"^(?P<base>[dtm]?)(?P<c>\d+):(?P<db>\d+)(?:;(?P<ox>[^/]*))?$")
+_SPACE_FORM = re.compile(r"^(?P<head>.*\S)\s+(?P<chain>[dtm]?[0-9]\S*)$", re.DOTALL)
+_LOOKS_LIKE_CHAIN = re.compile(r"^[dtm]?[0-9]+:")
+_OXYGEN = re.compile(r"^(?:O(?P<a>[0-9]*)|(?P<b>[0-9]*)O)$")
+_SUM_CHAIN = re.compile(r"^(?P<base>[dtm]?)(?P<c>[0-9]+):(?P<db>[0-9]+)(?:;(?P<ox>[^/]*))?$")
 _SPECIES_CHAIN = re.compile(
-    r"^(?P<base>[dtm]?)(?P<c1>\d+):(?P<db1>\d+)(?:;(?P<ox1>[^/]*))?"
-    r"/(?P<c2>\d+):(?P<db2>\d+)(?:;(?P<ox2>[^/]*))?$"
+    r"^(?P<base>[dtm]?)(?P<c1>[0-9]+):(?P<db1>[0-9]+)(?:;(?P<ox1>[^/]*))?"
+    r"/(?P<c2>[0-9]+):(?P<db2>[0-9]+)(?:;(?P<ox2>[^/]*))?$"
 )
-_MOD_TOKEN = re.compile(r"^(?P<count>\d*)(?P<mod>[A-Za-z]+)$")
+_MOD_TOKEN = re.compile(r"^(?P<count>[0-9]*)(?P<mod>[A-Za-z]+)$")
+_DIGITS = "0123456789"
 
 
 def parse_name(text: object) -> ParsedName:
@@ -119,20 +125,73 @@ def parse_name(text: object) -> ParsedName:
 
 def try_parse_name(text: str) -> ParsedName | str:
     """Parse one name; return the ParsedName or the error message (no exception)."""
+    if not isinstance(text, str):
+        return f"{text!r}: a name must be text"
     return _parse_cached(text)
 
 
 @functools.lru_cache(maxsize=131_072)
 def _parse_cached(text: str) -> ParsedName | str:
+    fast = _parse_canonical(text)
+    if fast is not None:
+        return fast
     try:
         return _parse(text)
     except NameParseError as exc:
-        return f"{_quote(text)}: {exc}"
+        return f"{_quote(text)}: {_shorten(str(exc), 240)}"
+
+
+_CANONICAL = re.compile(
+    r"G(?P<sialic>[AMDTQP])(?P<digit>[1-4])(?:(?P<isomer>[abc])(?P<alpha>α?))?"
+    r"(?P<mods>(?:\+[2-9]?(?:dHex|Fuc|Hex|HexNAc|NeuAc|NeuGc|OAc))*)"
+    r"\((?P<c>[1-9][0-9]):(?P<db>[0-9]{1,2});O(?P<ox>[1-9][0-9]?)\)"
+)
+_CANONICAL_MOD = re.compile(r"\+([2-9]?)([A-Za-z]+)")
+
+
+def _parse_canonical(text: str) -> ParsedName | None:
+    """Parse a name already in canonical spelling quickly; None sends it to the full parser.
+
+    Most names in real tables are canonical, and this path is several times faster. Anything
+    unusual (other spellings, out-of-range numbers) goes to `_parse`, which also words errors.
+    """
+    match = _CANONICAL.fullmatch(text)
+    if match is None:
+        return None
+    mods = tuple((name, int(count) if count else 1) for count, name in _CANONICAL_MOD.findall(match["mods"]))
+    order = [MOD_ORDER[name] for name, _ in mods]
+    if order != sorted(set(order)):
+        return None
+    carbons, double_bonds, oxygen = int(match["c"]), int(match["db"]), int(match["ox"])
+    in_range = (
+        CARBON_RANGE[0] <= carbons <= CARBON_RANGE[1]
+        and DOUBLE_BOND_RANGE[0] <= double_bonds <= DOUBLE_BOND_RANGE[1]
+        and OXYGEN_RANGE[0] <= oxygen <= OXYGEN_RANGE[1]
+        and double_bonds <= carbons // 2
+    )
+    if not in_range:
+        return None
+    digit = int(match["digit"])
+    head = f"G{match['sialic']}{digit}"
+    return ParsedName(
+        head,
+        SIALIC_COUNTS[match["sialic"]],
+        5 - digit,
+        match["isomer"] or "",
+        match["alpha"] == "α",
+        mods,
+        carbons,
+        double_bonds,
+        oxygen,
+    )
 
 
 def _quote(text: str) -> str:
-    shown = text if len(text) <= 60 else text[:57] + "..."
-    return f'"{shown}"'
+    return f'"{_shorten(text, 60)}"'
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parse(text: str) -> ParsedName:
@@ -140,13 +199,21 @@ def _parse(text: str) -> ParsedName:
     if not compact:
         raise NameParseError("empty name")
     if "(" in compact or ")" in compact:
-        open_at = compact.find("(")
-        if open_at < 0 or not compact.endswith(")") or compact.count("(") != 1 or compact.count(")") != 1:
+        open_at, close_at = compact.find("("), compact.find(")")
+        if compact.count("(") != compact.count(")") or open_at < 0 or close_at < open_at:
             raise NameParseError("unbalanced parentheses; expected e.g. 'GD1(36:1;O2)'")
-        head_part, chain_part = compact[:open_at], compact[open_at + 1 : -1]
+        if compact.count("(") > 1:
+            raise NameParseError("more than one pair of parentheses; expected e.g. 'GD1(36:1;O2)'")
+        if close_at != len(compact) - 1:
+            raise NameParseError(
+                f"unexpected '{compact[close_at + 1 :]}' after the ceramide part '{compact[: close_at + 1]}'"
+            )
+        head_part, chain_part = compact[:open_at], compact[open_at + 1 : close_at]
     else:
         match = _SPACE_FORM.match(compact)
         if not match:
+            if _LOOKS_LIKE_CHAIN.match(compact):
+                raise NameParseError("missing head group before the ceramide part; expected e.g. 'GD1(36:1;O2)'")
             raise NameParseError("missing ceramide part; expected e.g. 'GD1(36:1;O2)' or 'GD1 36:1;O2'")
         head_part, chain_part = match["head"], match["chain"]
     if not head_part:
@@ -164,15 +231,21 @@ def _parse_head_and_mods(part: str):
     for token in mod_tokens:
         if not token:
             raise NameParseError("empty modification after '+'")
+        shown = _shorten(token, 40)
         match = _MOD_TOKEN.match(token)
         if not match:
-            raise NameParseError(f"modification '{token}' is not of the form [count]name, e.g. '+2OAc'")
+            raise NameParseError(f"modification '{shown}' is not of the form [count]name, e.g. '+2OAc'")
         mod = _MOD_BY_LOWER.get(match["mod"].lower())
         if mod is None:
-            raise NameParseError(f"unknown modification '{match['mod']}' (known: {', '.join(MODIFICATIONS)})")
-        count = int(match["count"]) if match["count"] else 1
-        if count < 1:
-            raise NameParseError(f"modification count in '+{token}' must be at least 1")
+            raise NameParseError(
+                f"unknown modification '{_shorten(match['mod'], 40)}' (known: {', '.join(MODIFICATIONS)})"
+            )
+        digits = match["count"].lstrip("0") if match["count"] else "1"
+        if not digits:
+            raise NameParseError(f"modification count in '+{shown}' must be at least 1")
+        if len(digits) > MAX_DIGITS:
+            raise NameParseError(f"modification count in '+{shown}' is implausible (at most {MAX_MOD_COUNT})")
+        count = int(digits)
         counts[mod] = counts.get(mod, 0) + count
         if counts[mod] > MAX_MOD_COUNT:
             raise NameParseError(f"{counts[mod]} × {mod} is implausible (at most {MAX_MOD_COUNT})")
@@ -190,16 +263,22 @@ def _parse_head(token: str):
     letter = token[1].upper()
     if letter not in SIALIC_COUNTS:
         raise NameParseError(f"unknown sialic letter '{token[1]}' (expected one of A, M, D, T, Q, P)")
-    if len(token) < 3 or not token[2].isdigit():
+    if len(token) < 3 or token[2] not in _DIGITS:
         raise NameParseError(f"missing series digit after 'G{letter}' (expected 1–4)")
-    digit = int(token[2])
-    if digit not in SERIES_DIGITS:
-        raise NameParseError(f"unknown series '{token[2]}' in 'G{letter}{token[2]}' (expected 1–4)")
+    series_end = 2
+    while series_end < len(token) and token[series_end] in _DIGITS:
+        series_end += 1
+    series = token[2:series_end]
+    if series_end > 3 or int(series) not in SERIES_DIGITS:
+        raise NameParseError(f"unknown series '{series}' in 'G{letter}{series}' (expected 1–4)")
+    digit = int(series)
     head = f"G{letter}{digit}"
     rest = token[3:]
     isomer, alpha = "", False
     if rest:
         if rest[0] not in ISOMER_LETTERS:
+            if "a" <= rest[0] <= "z" and (len(rest) == 1 or rest[1:] in ("alpha", "α")):
+                raise NameParseError(f"unknown isomer letter '{rest[0]}' in '{head}{rest}' (expected a, b or c)")
             raise NameParseError(
                 f"unexpected '{rest}' after head group '{head}' (an isomer letter a, b or c may follow)"
             )
@@ -216,7 +295,8 @@ def _parse_chain(part: str) -> tuple[int, int, int]:
         raise NameParseError("empty ceramide part; expected e.g. '36:1;O2'")
     match = _SUM_CHAIN.match(part)
     if match:
-        carbons, double_bonds = int(match["c"]), int(match["db"])
+        carbons = _number(match["c"], "carbon count", CARBON_RANGE)
+        double_bonds = _number(match["db"], "double-bond count", DOUBLE_BOND_RANGE)
         oxygen = _sphingoid_oxygen(match["base"], match["ox"], part)
     else:
         match = _SPECIES_CHAIN.match(part)
@@ -224,8 +304,20 @@ def _parse_chain(part: str) -> tuple[int, int, int]:
             raise NameParseError(
                 f"ceramide '{part}' is not of the form carbons:double-bonds;oxygen (e.g. 36:1;O2) or d18:1/18:0"
             )
-        carbons = int(match["c1"]) + int(match["c2"])
-        double_bonds = int(match["db1"]) + int(match["db2"])
+        chains = []
+        for index in ("1", "2"):
+            chain_carbons = _number(match["c" + index], "carbon count", CARBON_RANGE)
+            chain_bonds = _number(match["db" + index], "double-bond count", DOUBLE_BOND_RANGE)
+            chain = f"{match['c' + index]}:{match['db' + index]}"
+            if chain_carbons < MIN_CHAIN_CARBONS:
+                raise NameParseError(f"chain '{chain}' in '{part}' has fewer than {MIN_CHAIN_CARBONS} carbons")
+            if chain_bonds > chain_carbons // 2:
+                raise NameParseError(
+                    f"{chain_bonds} double bonds do not fit in the {chain_carbons}-carbon chain '{chain}' of '{part}'"
+                )
+            chains.append((chain_carbons, chain_bonds))
+        carbons = chains[0][0] + chains[1][0]
+        double_bonds = chains[0][1] + chains[1][1]
         oxygen = _sphingoid_oxygen(match["base"], match["ox1"], part)
         if match["ox2"] is not None:
             oxygen += _oxygen_count(match["ox2"], part)
@@ -252,7 +344,16 @@ def _oxygen_count(text: str, part: str) -> int:
     if not match:
         raise NameParseError(f"oxygen part ';{text}' in '{part}' is not of the form O2, 2O or O")
     digits = match["a"] if match["a"] is not None else match["b"]
-    return int(digits) if digits else 1
+    return _number(digits, "oxygen count", OXYGEN_RANGE) if digits else 1
+
+
+def _number(digits: str, what: str, bounds: tuple[int, int]) -> int:
+    """An ASCII digit string as int; numbers too long to be in range are rejected before int()."""
+    significant = digits.lstrip("0")
+    if len(significant) > MAX_DIGITS:
+        low, high = bounds
+        raise NameParseError(f"{what} {significant[:MAX_DIGITS]}… is outside {low}–{high}")
+    return int(digits)
 
 
 def _check_range(what: str, value: int, bounds: tuple[int, int]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,20 @@ OAC_COLUMNS = [
 ]
 
 
+_OAC_BEFORE_CHAIN = re.compile(r"\+(\d*)OAc\(")
+
+
 def base_name(canonical: str) -> str:
-    """Canonical name of the same species with one O-acetyl group fewer."""
+    """Canonical name of the same species with one O-acetyl group fewer.
+
+    OAc prints last among the modifications, right before the chain, so the common case is
+    a text edit; anything else goes through the parser.
+    """
+    match = _OAC_BEFORE_CHAIN.search(canonical)
+    if match:
+        left = int(match[1] or 1) - 1
+        token = "" if left == 0 else f"+{left if left > 1 else ''}OAc"
+        return canonical[: match.start()] + token + canonical[match.end() - 1 :]
     parsed = parse_name(canonical)
     mods = tuple((mod, count - 1 if mod == "OAc" else count) for mod, count in parsed.mods)
     return dataclasses.replace(parsed, mods=tuple((m, c) for m, c in mods if c > 0)).canonical
@@ -38,66 +51,69 @@ def check_oacetylation(
     counts differ the series cannot be matched, so only the dominant (largest) peaks pair.
     """
     flagged = np.zeros(len(frame), dtype=bool)
-    peaks = frame.loc[members, ["row", "canonical_name", "rt", "volume", "oac"]].assign(
-        series=series[members], position=np.flatnonzero(members)
-    )
-    acetylated = peaks[peaks["oac"] >= 1].copy()
-    if acetylated.empty:
-        return pd.DataFrame(columns=OAC_COLUMNS), flagged
-    names = acetylated["canonical_name"].unique()
-    acetylated["base_name"] = acetylated["canonical_name"].map(dict(zip(names, map(base_name, names), strict=True)))
-    count = peaks.groupby("canonical_name").size()
-    acetylated["n_oac"] = acetylated["canonical_name"].map(count)
-    acetylated["n_base"] = acetylated["base_name"].map(count).fillna(0).astype(int)
-    base = peaks.rename(
-        columns={
-            "canonical_name": "base_name",
-            "row": "base_row",
-            "rt": "base_rt",
-            "volume": "base_volume",
-            "position": "base_position",
-        }
-    )
-    base = base[["base_name", "base_row", "base_rt", "base_volume", "series", "base_position"]]
+    positions = np.flatnonzero(members)
+    names = frame["canonical_name"].to_numpy(dtype=object)
+    oac = frame["oac"].to_numpy()
+    rows = frame["row"].to_numpy()
+    rt = frame["rt"].to_numpy(dtype=float)
+    volume = frame["volume"].to_numpy(dtype=float)
+    # Peaks of each name in series order (series is already the RT rank within the name).
+    by_name: dict[str, list[int]] = {}
+    for i in positions[np.lexsort((series[positions], names[positions].astype(str)))]:
+        by_name.setdefault(names[i], []).append(int(i))
 
-    same = acetylated["n_oac"] == acetylated["n_base"]
-    by_series = acetylated[same].merge(base, on=["base_name", "series"], how="left")
-    differ = acetylated[~same & (acetylated["n_base"] > 0)]
-    dominant = _dominant(differ, "canonical_name", "volume").merge(
-        _dominant(base, "base_name", "base_volume").drop(columns="series"), on="base_name", how="left"
-    )
-    dominant_rows = set(dominant["row"])
-    unpaired = differ[~differ["row"].isin(dominant_rows)].copy()
-    missing = acetylated[acetylated["n_base"] == 0].copy()
+    records = []
 
-    paired = pd.concat([by_series, dominant], ignore_index=True)
-    paired["shift"] = (paired["rt"] - paired["base_rt"]).round(6)
-    early = paired["shift"] < -tolerance
-    paired["verdict"] = np.where(
-        early,
-        "inconsistent: elutes "
-        + (-paired["shift"]).map("{:.3f}".format)
-        + f" min before its base (tolerance {tolerance:g})",
-        "consistent: elutes " + paired["shift"].map("{:+.3f}".format) + " min relative to its base",
-    )
-    flagged[paired.loc[early, "position"].to_numpy(dtype=np.int64)] = True
-    unpaired["verdict"] = (
-        "not paired: "
-        + unpaired["n_oac"].astype(str)
-        + " OAc peaks but "
-        + unpaired["n_base"].astype(str)
-        + " base peaks, so series cannot be matched"
-    )
-    missing["verdict"] = "no base peak"
-    table = pd.concat([paired, unpaired, missing], ignore_index=True).rename(
-        columns={"row": "oac_row", "canonical_name": "oac_name", "rt": "oac_rt"}
-    )
+    def record(i: int, base: str, j: int | None, verdict: str | None = None) -> None:
+        shift = round(float(rt[i] - rt[j]), 6) if j is not None else np.nan
+        if verdict is None:
+            if shift < -tolerance:
+                flagged[i] = True
+                verdict = f"inconsistent: elutes {-shift:.3f} min before its base (tolerance {tolerance:g})"
+            else:
+                verdict = f"consistent: elutes {shift:+.3f} min relative to its base"
+        records.append(
+            (
+                int(rows[i]),
+                names[i],
+                float(rt[i]),
+                int(series[i]),
+                int(rows[j]) if j is not None else None,
+                base,
+                float(rt[j]) if j is not None else np.nan,
+                shift,
+                verdict,
+            )
+        )
+
+    for name, peaks in by_name.items():
+        if oac[peaks[0]] < 1:
+            continue
+        base = base_name(name)
+        base_peaks = by_name.get(base)
+        if base_peaks is None:
+            for i in peaks:
+                record(i, base, None, "no base peak")
+        elif len(base_peaks) == len(peaks):
+            for i, j in zip(peaks, base_peaks, strict=True):
+                record(i, base, j)
+        else:
+            top, top_base = _dominant(peaks, volume), _dominant(base_peaks, volume)
+            record(top, base, top_base)
+            for i in peaks:
+                if i != top:
+                    record(
+                        i,
+                        base,
+                        None,
+                        f"not paired: {len(peaks)} OAc peaks but {len(base_peaks)} base peaks, "
+                        "so series cannot be matched",
+                    )
+    table = pd.DataFrame(records, columns=OAC_COLUMNS)
     table["base_row"] = table["base_row"].astype("Int64")
-    table = table.reindex(columns=OAC_COLUMNS)
     return table.sort_values("oac_row", kind="stable").reset_index(drop=True), flagged
 
 
-def _dominant(peaks: pd.DataFrame, name: str, volume: str) -> pd.DataFrame:
-    """The largest peak of each name (the earlier series on a tie)."""
-    ordered = peaks.sort_values([name, volume, "series"], ascending=[True, False, True], kind="stable")
-    return ordered.drop_duplicates(name)
+def _dominant(peaks: list[int], volume: np.ndarray) -> int:
+    """The largest peak (the earlier series on a tie; `peaks` is in series order)."""
+    return max(peaks, key=lambda i: (volume[i], -peaks.index(i)))

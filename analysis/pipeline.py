@@ -271,7 +271,7 @@ def _row_table(
     rt = frame["rt"].to_numpy(dtype=float)
     anchor = frame["anchor"].to_numpy(dtype=bool)
     # A bad Anchor cell is unknown, not False.
-    anchor_bad = frame["invalid_reason"].str.contains("Anchor ", regex=False).to_numpy()
+    anchor_bad = frame["row"].isin({issue.row for issue in table.issues if issue.column == "Anchor"}).to_numpy()
     anchor_out = pd.array(anchor, dtype="boolean")
     anchor_out[anchor_bad] = pd.NA
 
@@ -358,20 +358,19 @@ def _row_table(
 
 
 def _round_significant(values: np.ndarray, digits: int = 4) -> np.ndarray:
+    """Round to `digits` significant digits via decimal text, so 2.889e-29 prints as written."""
     out = np.full(len(values), np.nan)
-    finite = np.isfinite(values) & (values > 0)
-    magnitude = np.floor(np.log10(values[finite]))
-    factor = 10.0 ** (digits - 1 - magnitude)
-    out[finite] = np.round(values[finite] * factor) / factor
-    out[np.isfinite(values) & (values == 0)] = 0.0
+    finite = np.flatnonzero(np.isfinite(values))
+    out[finite] = [float(f"{v:.{digits}g}") for v in values[finite]]
     return out
 
 
 def _flags(masks: list[tuple[np.ndarray, str]], n: int) -> list[list[str]]:
+    names = [name for _, name in masks]
+    stacked = np.column_stack([mask for mask, _ in masks]) if masks else np.zeros((n, 0), dtype=bool)
     flags: list[list[str]] = [[] for _ in range(n)]
-    for mask, name in masks:
-        for i in np.flatnonzero(mask):
-            flags[i].append(name)
+    for i in np.flatnonzero(stacked.any(axis=1)):
+        flags[i] = [name for name, on in zip(names, stacked[i], strict=True) if on]
     return flags
 
 
@@ -535,7 +534,7 @@ def _model_reports(model, frame, design, rt, anchor_positions, heads, rows, para
     ]
     names = frame["name"].to_numpy(dtype=object)
     row_numbers = frame["row"].to_numpy()
-    loo = loo_metrics(model, rt)
+    loo = loo_metrics(model, rt, (rows["rt"] - rows["predicted_rt"]).to_numpy()[model.excluded])
     lohgo = lohgo_rmsep(design, rt, model.anchors, heads)
     ranges = {
         DESIGN_COLUMNS[j]: [
@@ -574,6 +573,7 @@ def _model_reports(model, frame, design, rt, anchor_positions, heads, rows, para
     baseline = logp_line_metrics(frame["log_p"].to_numpy(dtype=float), rt, model.anchors)
     metrics = {
         "loo_rmsep": loo["loo_rmsep"],
+        "loo_rmsep_all_anchors": loo["loo_rmsep_all_anchors"],
         "loo_q2": loo["loo_q2"],
         "lohgo_rmsep": lohgo["lohgo_rmsep"],
         "n_anchors_used": len(model.anchors),

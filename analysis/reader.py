@@ -81,6 +81,8 @@ def read_table(
             data = path.read_bytes()
         except OSError as exc:
             raise TableError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # e.g. a NUL character in the path
+            raise TableError(f"cannot read {str(path)!r}: {exc}") from None
     else:
         data = bytes(source)
     filename = filename or "upload"
@@ -95,14 +97,14 @@ def read_table(
     if data.startswith(_OLE_MAGIC):
         raise TableError("legacy .xls workbooks are not supported; save the sheet as .xlsx or CSV")
     text = _decode(data)
-    lines = _logical_lines(text)
-    header_line = next((line for line in lines if line.strip()), None)
+    header_line = _first_content_line(text)
     if header_line is None:
-        raise TableError("the file is empty")
+        raise TableError("the file is empty (it holds only blank lines, delimiters or quotes)")
     delimiter = _sniff_delimiter(header_line)
-    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
-    rows = _skip_to_header(records)
-    header = next(rows)
+    rows = _skip_to_header(_text_records(text, delimiter))
+    header = next(rows, None)
+    if header is None:
+        raise TableError("the file is empty (it holds only blank lines, delimiters or quotes)")
     file_format = "tsv" if delimiter == "\t" else "csv"
     return _build(
         header,
@@ -118,7 +120,15 @@ def read_table(
 
 
 def _too_large(size: int, limit: int) -> str:
-    return f"the file is {size / 1048576:.1f} MB, larger than the {limit / 1048576:g} MB limit"
+    return f"the file is {_format_size(size)}, larger than the {_format_size(limit)} upload limit"
+
+
+def _format_size(n_bytes: int) -> str:
+    if n_bytes < 1024:
+        return f"{n_bytes:,} byte{'' if n_bytes == 1 else 's'}"
+    unit, scale = next((u, s) for u, s in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)) if n_bytes >= s)
+    value = n_bytes / scale
+    return f"{value:.1f} {unit}" if value < 100 and not value.is_integer() else f"{value:.0f} {unit}"
 
 
 def _decode(data: bytes) -> str:
@@ -139,16 +149,62 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _logical_lines(text: str) -> list[str]:
-    # Only the first few lines are needed to find the header.
-    return text[:65536].splitlines()[:50]
+_BLANK_LINE = re.compile(r"[\s,;\t\"]*")
+# Appended after the text: it comes back as a row of its own unless a quote left open swallows it.
+_END_MARK = "\u2063end-of-table\u2063"
+
+
+def _first_content_line(text: str) -> str | None:
+    """The first line holding something other than whitespace, delimiters and quotes."""
+    for line in io.StringIO(text, newline=""):
+        if not _BLANK_LINE.fullmatch(line):
+            return line.rstrip("\r\n")
+    return None
+
+
+class _SpanningRecord(list):
+    """A record read from more than one line of the file (a quoted cell holds a line break)."""
+
+
+def _text_records(text: str, delimiter: str) -> Iterator[list[str]]:
+    """Records of a delimited text; a quote left open until the end of the file is a TableError."""
+    reader = csv.reader(_lines_then_end_mark(text), delimiter=delimiter, quotechar='"', strict=False)
+    last_line = 0
+    try:
+        for record in reader:
+            first_line, last_line = last_line + 1, reader.line_num
+            if record and record[-1].endswith(_END_MARK):
+                if record == [_END_MARK]:
+                    return
+                raise TableError(
+                    f'a quote character (") in the row starting on line {first_line} of the file is never closed, '
+                    "so everything after it would be read as one cell; remove the stray quote or add its partner"
+                )
+            yield _SpanningRecord(record) if last_line > first_line else record
+    except csv.Error as exc:
+        hint = " (a quote character without its partner?)" if "field limit" in str(exc) else ""
+        raise TableError(f"the file is not a readable delimited table: {exc}{hint}") from None
+
+
+def _lines_then_end_mark(text: str) -> Iterator[str]:
+    previous = None
+    for line in io.StringIO(text, newline=""):
+        if previous is not None:
+            yield previous
+        previous = line
+    if previous is not None:
+        yield previous if previous.endswith(("\n", "\r")) else previous + "\n"
+    yield _END_MARK
 
 
 def _sniff_delimiter(header_line: str) -> str:
     """Pick the delimiter that turns the header into the most recognised column names."""
     best, best_key = ",", (-1, -1)
     for delimiter in DELIMITERS:
-        cells = next(csv.reader([header_line], delimiter=delimiter))
+        try:
+            cells = next(csv.reader([header_line], delimiter=delimiter))
+        except csv.Error:  # e.g. a header line longer than any field may be; reading the file reports it
+            continue
         known = sum(normalise_header(cell) in _FIELD_BY_ALIAS for cell in cells)
         key = (known, len(cells))
         if key > best_key:
@@ -158,14 +214,11 @@ def _sniff_delimiter(header_line: str) -> str:
 
 def _skip_to_header(records: Iterable[list[str]]) -> Iterator[list[str]]:
     iterator = iter(records)
-    try:
-        for record in iterator:
-            if any(cell.strip() for cell in record):
-                yield record
-                break
-        yield from iterator
-    except csv.Error as exc:
-        raise TableError(f"the file is not a readable delimited table: {exc}") from None
+    for record in iterator:
+        if not all(_BLANK_LINE.fullmatch(cell) for cell in record):
+            yield record
+            break
+    yield from iterator
 
 
 def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
@@ -178,21 +231,37 @@ def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
             f"cannot open the Excel workbook ({type(exc).__name__}: {exc}); is it a valid .xlsx file?"
         ) from None
     sheets_seen = []
+    lacking = []
     for sheet in workbook.worksheets:
         sheets_seen.append(sheet.title)
-        rows = (list(map(_cell_text, values)) for values in sheet.iter_rows(values_only=True))
-        rows = _skip_to_header(rows)
+        rows = _skip_to_header(_sheet_rows(sheet))
         header = next(rows, None)
         if header is None:
             continue
         fields = {_FIELD_BY_ALIAS.get(normalise_header(cell)) for cell in header}
         if set(REQUIRED_COLUMNS) <= fields or len(workbook.worksheets) == 1:
             return header, rows, sheet.title
-    if not sheets_seen or all(not s for s in sheets_seen):
-        raise TableError("the workbook has no sheets")
+        missing = [DISPLAY_NAMES[f] for f in REQUIRED_COLUMNS if f not in fields]
+        lacking.append(f"'{sheet.title}' lacks {', '.join(missing)}")
+    if not sheets_seen:
+        raise TableError("the workbook has no worksheets")
+    if not lacking:
+        raise TableError(f"the workbook is empty: no sheet holds any cells (sheets: {', '.join(sheets_seen)})")
     raise TableError(
-        f"no sheet has the required columns Name, RT, Volume, Log P and Anchor (sheets: {', '.join(sheets_seen)})"
+        "no sheet has all the required columns Name, RT, Volume, Log P and Anchor (" + "; ".join(lacking) + ")"
     )
+
+
+def _sheet_rows(sheet) -> Iterator[list[str]]:
+    """A sheet's rows as text; a damaged sheet found while streaming is a TableError."""
+    try:
+        for values in sheet.iter_rows(values_only=True):
+            yield list(map(_cell_text, values))
+    except Exception as exc:  # a damaged sheet surfaces as XML, zip or value errors
+        raise TableError(
+            f"cannot read sheet '{sheet.title}' of the Excel workbook ({type(exc).__name__}: {exc}); "
+            "is it a valid .xlsx file?"
+        ) from None
 
 
 def _cell_text(value: object) -> str:
@@ -220,7 +289,9 @@ def _build(
 ) -> RawTable:
     header = [cell.strip() for cell in header]
     field_index, extras, notices = _map_header(header, delimiter)
+    required_positions = sorted(field_index.items(), key=lambda item: item[1])
     width = len(header)
+    multiline_extras: dict[int, list[int]] = {}
     records: list[list[str]] = []
     row_numbers: list[int] = []
     row_issues: list[RowIssue] = []
@@ -231,16 +302,18 @@ def _build(
             continue
         if len(records) >= max_rows:
             raise TableError(f"the table has more than {max_rows:,} data rows (the limit); split it or raise max_rows")
+        if type(record) is _SpanningRecord:
+            _check_line_breaks(record, number, required_positions, width, delimiter or ",", multiline_extras)
         if len(record) < width:
             record = record + [""] * (width - len(record))
         elif len(record) > width:
-            overflow = [cell for cell in record[width:] if cell.strip()]
-            if overflow:
+            first = next((i for i in range(width, len(record)) if record[i].strip()), None)
+            if first is not None:
                 row_issues.append(
                     RowIssue(
                         number,
-                        f"column {width + 1}",
-                        overflow[0],
+                        f"column {first + 1}",
+                        record[first],
                         f"the row has {len(record)} cells but the header has {width}; "
                         "a stray delimiter or an unquoted value?",
                     )
@@ -250,12 +323,16 @@ def _build(
         row_numbers.append(number)
     if not records:
         raise TableError("the table has a header but no data rows")
-    extras = [
-        (name, index) for name, index in extras if name or any(index < len(r) and r[index].strip() for r in records)
-    ]
-    extras = [(name or f"column_{index + 1}", index) for name, index in extras]
+    extras = [(name, index) for name, index in extras if name or any(r[index].strip() for r in records)]
+    extras = _output_names(extras, notices)
     if blank_rows:
         notices.append(f"{blank_rows} blank row{'s' if blank_rows > 1 else ''} ignored")
+    for index, numbers in multiline_extras.items():
+        shown = ", ".join(map(str, numbers[:5])) + (" ..." if len(numbers) > 5 else "")
+        notices.append(
+            f"column '{header[index]}' has values spanning several lines (rows {shown}); "
+            "check that no quote character is left unpaired"
+        )
     return RawTable(
         columns=list(REQUIRED_COLUMNS) + [name for name, _ in extras],
         field_index=field_index,
@@ -307,9 +384,52 @@ RESERVED_OUTPUT_NAMES = frozenset(
         "neuac",
         "neugc",
         "oac",
+        "valid",
+        "invalid_reason",
         *REQUIRED_COLUMNS,
     }
 )
+
+
+def _check_line_breaks(
+    record: list[str],
+    number: int,
+    required: list[tuple[str, int]],
+    width: int,
+    delimiter: str,
+    multiline_extras: dict[int, list[int]],
+) -> None:
+    """Line breaks and delimiters inside a required cell mean an unpaired quote merged rows of the file."""
+    for field, index in required:
+        cell = record[index].strip() if index < len(record) else ""
+        if ("\n" in cell or "\r" in cell) and delimiter in cell:
+            raise TableError(
+                f"row {number}: the {DISPLAY_NAMES[field]} cell runs over several lines of the file, so a quote "
+                '(") without its partner has merged rows; remove the stray quote'
+            )
+    required_indexes = {index for _, index in required}
+    for index, cell in enumerate(record[:width]):
+        if index not in required_indexes and ("\n" in cell or "\r" in cell):
+            multiline_extras.setdefault(index, []).append(number)
+
+
+def _output_names(extras: list[tuple[str, int]], notices: list[str]) -> list[tuple[str, int]]:
+    """Give every kept extra column a unique output name that no result column uses."""
+    taken = {name for name, _ in extras if name}
+    named = []
+    for name, index in extras:
+        if name and name.lower() not in RESERVED_OUTPUT_NAMES:
+            named.append((name, index))
+            continue
+        base = f"{name} (input)" if name else f"column_{index + 1}"
+        output, suffix = base, 2
+        while output in taken or output.lower() in RESERVED_OUTPUT_NAMES:
+            output, suffix = f"{base} {suffix}", suffix + 1
+        taken.add(output)
+        if name:
+            notices.append(f"input column '{name}' renamed to '{output}' to keep it apart from the result column")
+        named.append((output, index))
+    return named
 
 
 def _map_header(header: list[str], delimiter: str | None):
@@ -332,11 +452,7 @@ def _map_header(header: list[str], delimiter: str | None):
             if cell in seen_extra:
                 raise TableError(f"duplicate column name '{cell}' (columns {seen_extra[cell] + 1} and {index + 1})")
             seen_extra[cell] = index
-        name = cell
-        if name and name.lower() in RESERVED_OUTPUT_NAMES:
-            name = f"{cell} (input)"
-            notices.append(f"input column '{cell}' renamed to '{name}' to keep it apart from the result column")
-        extras.append((name, index))
+        extras.append((cell, index))
     missing = [DISPLAY_NAMES[f] for f in REQUIRED_COLUMNS if f not in field_index]
     if missing:
         found = ", ".join(repr(c) for c in header[:8]) + (" ..." if len(header) > 8 else "")

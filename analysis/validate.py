@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import unicodedata
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import RowIssue
-from analysis.names import COMPOSITION_UNITS, ParsedName, try_parse_name
+from analysis.names import COMPOSITION_UNITS, SUGAR_UNITS, ParsedName, try_parse_name
 from analysis.reader import DISPLAY_NAMES, RawTable
 
 RT_MAX_MINUTES = 300.0
@@ -45,6 +47,11 @@ _NOT_FINITE = {
     "+infinity",
     "-infinity",
 }
+
+# A plain decimal number: text that matches but does not convert to a finite float overflowed.
+_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Besides ASCII, a name may hold whitespace and the Greek alpha of an isomer ("GQ1bα").
+_NAME_EXTRA_CHARACTERS = frozenset("α")
 
 Progress = Callable[[float, str], None]
 
@@ -182,11 +189,7 @@ def _parse_numbers(texts: pd.Series, field: str, rows: np.ndarray, decimal_comma
 
 
 def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER_SYNTAX.fullmatch(text) is not None
 
 
 def _parse_anchor(texts: pd.Series, rows: np.ndarray):
@@ -204,7 +207,7 @@ def _parse_names(names: pd.Series, rows: np.ndarray):
     empty = dict.fromkeys(PARSED_COLUMNS)
     records, errors = [], {}
     for code, text in enumerate(unique):
-        result = try_parse_name(text) if text else "missing value"
+        result = _parse_one_name(text) if text else "missing value"
         if isinstance(result, ParsedName):
             records.append(_parsed_fields(result))
         else:
@@ -218,18 +221,40 @@ def _parse_names(names: pd.Series, rows: np.ndarray):
     return parsed, issues
 
 
+def _parse_one_name(text: str) -> ParsedName | str:
+    """Parse a name, or say why not; characters outside the grammar are named by code point."""
+    foreign = (
+        None
+        if text.isascii()
+        else next((ch for ch in text if ord(ch) > 127 and not ch.isspace() and ch not in _NAME_EXTRA_CHARACTERS), None)
+    )
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    if foreign is not None:
+        label = unicodedata.name(foreign, "unnamed character")
+        return (
+            f'"{shown}": character {foreign!r} (U+{ord(foreign):04X} {label}) is not part of a ganglioside name; '
+            "type names with plain ASCII letters and digits"
+        )
+    try:
+        return try_parse_name(text)
+    except ValueError as exc:
+        return f'"{shown}": cannot be read as a ganglioside name ({exc})'
+
+
 def _parsed_fields(parsed: ParsedName) -> dict[str, object]:
+    composition = parsed.composition
+    prefix = parsed.prefix
     fields: dict[str, object] = {
-        "canonical_name": parsed.canonical,
+        "canonical_name": f"{prefix}({parsed.chain})",
         "head": parsed.head,
-        "prefix": parsed.prefix,
+        "prefix": prefix,
         "isomer": parsed.isomer,
-        "total_sugars": parsed.total_sugars,
+        "total_sugars": sum(composition[unit] for unit in ("sialic", "neutral", *SUGAR_UNITS)),
         "carbons": parsed.carbons,
         "double_bonds": parsed.double_bonds,
         "oxygen": parsed.oxygen,
     }
-    fields.update(parsed.composition)
+    fields.update(composition)
     return fields
 
 

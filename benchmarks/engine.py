@@ -1,0 +1,126 @@
+"""Engine speed, memory and accuracy figures.
+
+    python benchmarks/engine.py [--sizes 1000,10000,100000,1000000] [--repeat 30]
+
+1. The real sample: wall time of read + validate + analyse in process after import (median
+   of --repeat runs after one warm-up), LOO RMSEP over anchors, Q², LOHGO RMSEP, and the
+   share of rows with a finite prediction interval.
+2. Scaling on the synthetic generator: each size runs in a fresh process that reads a CSV
+   written beforehand, so the time is a cold run (no cached names) and the peak resident
+   memory is the engine's own (ru_maxrss of that process; the import baseline is shown too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "porcine_brain_gangliosides.csv"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def one_size(path: str) -> None:
+    """Child process: analyse one file cold and print timings as JSON."""
+    from analysis.pipeline import run_file
+
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    steps: list[tuple[float, str]] = []
+    result = run_file(Path(path), progress=lambda p, s, m: steps.append((time.perf_counter() - started, s)))
+    elapsed = time.perf_counter() - started
+    first_at = {}
+    for at, step in steps:
+        first_at.setdefault(step, at)
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "peak_rss_mb": peak_rss_mb(),
+                "baseline_rss_mb": baseline,
+                "rows": len(result.rows),
+                "steps": first_at,
+            }
+        )
+    )
+
+
+def sample_figures(data: Path, repeat: int) -> None:
+    from analysis.pipeline import run_file
+
+    payload = data.read_bytes()
+    result = run_file(payload, filename=data.name)  # warm-up: imports, caches, BLAS threads
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run_file(payload, filename=data.name)
+        times.append(time.perf_counter() - started)
+    metrics = result.metrics
+    counts = result.summary["counts"]
+    print(f"real sample ({data.name}, {len(result.rows)} rows)")
+    print(
+        f"  engine wall time, median of {repeat}: {statistics.median(times) * 1e3:.1f} ms "
+        f"(min {min(times) * 1e3:.1f}, max {max(times) * 1e3:.1f})"
+    )
+    print(
+        f"  LOO RMSEP over {metrics['n_anchors_used']} anchors: {metrics['loo_rmsep']:.3f} min "
+        f"({metrics['loo_rmsep_all_anchors']:.3f} counting down-weighted anchors); Q² {metrics['loo_q2']:.4f}"
+    )
+    print(
+        f"  leave-one-head-group-out RMSEP: {metrics['lohgo_rmsep']:.3f} min; "
+        f"single Log P line LOO RMSEP: {metrics['log_p_line_loo_rmsep']:.3f} min"
+    )
+    print(f"  rows with a finite prediction interval: {metrics['coverage']:.3f}")
+    print("  statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def scaling(sizes: list[int]) -> None:
+    from analysis.synthetic import generate_extract
+
+    print("\nscaling (synthetic extracts, cold run in a fresh process)")
+    print(f"{'rows':>10s} {'seconds':>8s} {'µs/row':>7s} {'peak RSS MB':>11s} {'(import)':>8s}  slowest steps")
+    with tempfile.TemporaryDirectory() as directory:
+        for size in sizes:
+            path = Path(directory) / f"extract-{size}.csv"
+            path.write_bytes(generate_extract(size, seed=0).to_csv_bytes())
+            output = subprocess.run(
+                [sys.executable, __file__, "--one", str(path)], capture_output=True, text=True, check=True
+            ).stdout
+            figures = json.loads(output.strip().splitlines()[-1])
+            marks = [*sorted(figures["steps"].items(), key=lambda kv: kv[1]), ("end", figures["seconds"])]
+            spans = sorted(((b[1] - a[1], a[0]) for a, b in itertools.pairwise(marks)), reverse=True)
+            slowest = ", ".join(f"{name} {span:.2f}s" for span, name in spans[:3])
+            print(
+                f"{size:10,d} {figures['seconds']:8.2f} {figures['seconds'] / size * 1e6:7.1f} "
+                f"{figures['peak_rss_mb']:11.0f} {figures['baseline_rss_mb']:8.0f}  {slowest}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        one_size(args.one)
+        return
+    sample_figures(args.data, args.repeat)
+    scaling([int(s) for s in args.sizes.split(",") if s])
+
+
+if __name__ == "__main__":
+    main()
