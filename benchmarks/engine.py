@@ -29,7 +29,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "porcine_brain_gangliosides.csv
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    """Peak resident memory of this process (VmHWM; ru_maxrss would carry the parent's peak over exec)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def one_size(path: str) -> None:
