@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+
+from tests import services
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,3 +38,62 @@ def porcine_csv(sample_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_csv(sample_dir: Path) -> Path:
     return sample_dir / "tiny_with_bom.csv"
+
+
+# ---------------------------------------------------------------- databases
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server to create test databases on (see tests/services.py)."""
+    configured = os.environ.get("TEST_POSTGRES_URL")
+    if configured:
+        if not services.postgres_reachable(configured):
+            services.unavailable(f"TEST_POSTGRES_URL {configured} is not reachable")
+        yield configured
+        return
+    local = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    if services.port_open("127.0.0.1", 5432) and services.postgres_reachable(local):
+        yield local
+        return
+    try:
+        server = services.start_private_postgres()
+    except RuntimeError as exc:
+        services.unavailable(str(exc))
+    if server is None:
+        services.unavailable("no PostgreSQL server and no initdb/pg_ctl to start one (apt-get install postgresql)")
+    try:
+        yield server.url
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url):
+    """A fresh, empty PostgreSQL database for one test."""
+    name = f"rtcheck_test_{uuid.uuid4().hex[:12]}"
+    url = services.create_database(postgres_admin_url, name)
+    yield url
+    services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """Each test using this runs once on a SQLite file and once on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+@pytest.fixture
+def database(database_url):
+    from store.db import Database
+    from store.migrate import upgrade
+
+    db = Database(database_url)
+    upgrade(db)
+    yield db
+    db.dispose()

@@ -1,0 +1,1 @@
+"""The web: Dash pages, layout builders, figures, the WebSocket routes and the JSON API."""

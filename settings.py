@@ -1,0 +1,107 @@
+"""One settings object, read from the environment (and an optional .env file), validated at start."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO = Path(__file__).resolve().parent
+DEVELOPMENT_SECRET = "development-only-secret-key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Literal["development", "production", "test"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8050, ge=1, le=65535)
+    url_prefix: str = Field("/", description="path the app is served under, e.g. /rtcheck/")
+    data_dir: Path = REPO / "var"
+    database_url: str = ""
+    redis_url: str = ""
+    secret_key: str = ""
+    max_upload_mb: float = Field(20, gt=0, le=2048)
+    retention_days: int = Field(30, ge=1, le=36500)
+    stale_job_seconds: int = Field(120, ge=10, le=86400)
+    heartbeat_seconds: int = Field(10, ge=1, le=3600)
+    job_soft_time_limit: int = Field(1800, ge=5)
+    job_time_limit: int = Field(1900, ge=10)
+    local_workers: int = Field(2, ge=1, le=64, description="processes for analyses in embedded mode")
+    smtp_url: str = ""
+    mail_from: str = "rt-check@localhost"
+    flower_url: str = ""
+    allowed_origins: list[str] = Field(default_factory=list)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("url_prefix")
+    @classmethod
+    def _normalise_prefix(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return value if value == "/" else value + "/"
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'app.db').resolve()}"
+        if self.job_time_limit <= self.job_soft_time_limit:
+            raise ValueError("JOB_TIME_LIMIT must be larger than JOB_SOFT_TIME_LIMIT")
+        if self.app_env == "production":
+            problems = []
+            if not self.secret_key or self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32:
+                problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+            if self.database_url.startswith("sqlite"):
+                problems.append("DATABASE_URL must point at PostgreSQL (SQLite is for one laptop)")
+            if "*" in self.allowed_origins:
+                problems.append("ALLOWED_ORIGINS must list origins, not '*'")
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        elif not self.secret_key:
+            self.secret_key = DEVELOPMENT_SECRET if self.app_env == "development" else secrets.token_hex(32)
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis: background work runs in local processes inside the web server."""
+        return not self.redis_url
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def describe(self) -> str:
+        """The mode and backends, without secrets, for the start-up log line."""
+        mode = "embedded (no Redis: local processes, SQLite by default)" if self.embedded else "full stack"
+        return (
+            f"mode={mode}; env={self.app_env}; database={redact(self.database_url)}; "
+            f"redis={redact(self.redis_url) or 'none'}; listen={self.host}:{self.port}{self.url_prefix}"
+        )
+
+
+def redact(url: str) -> str:
+    """A URL with any password replaced by ***."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

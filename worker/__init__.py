@@ -1,0 +1,1 @@
+"""Running jobs: the Celery app, the job runner, progress publishing, periodic tasks."""
