@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     mail_from: str = "rt-check@localhost"
     flower_url: str = ""
+    public_url: str = Field("", description="address users reach the app at, for links in e-mails")
     allowed_origins: list[str] = Field(default_factory=list)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"

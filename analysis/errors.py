@@ -17,6 +17,10 @@ class TableError(InputError):
     """A structural problem with the whole file (unreadable, missing column, too large...)."""
 
 
+class UnsupportedFormatError(TableError):
+    """The bytes are not a table format we read (binary data, legacy .xls, not UTF-8, broken .xlsx)."""
+
+
 class ParameterError(InputError):
     """A parameter has the wrong type, an unknown name or an out-of-range value."""
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from analysis.errors import RowIssue, TableError
+from analysis.errors import RowIssue, TableError, UnsupportedFormatError
 
 REQUIRED_COLUMNS = ("name", "rt", "volume", "log_p", "anchor")
 DISPLAY_NAMES = {
@@ -95,7 +95,7 @@ def read_table(
         header, rows, sheet = _xlsx_rows(data)
         return _build(header, rows, filename, digest, len(data), "xlsx", None, sheet, max_rows)
     if data.startswith(_OLE_MAGIC):
-        raise TableError("legacy .xls workbooks are not supported; save the sheet as .xlsx or CSV")
+        raise UnsupportedFormatError("legacy .xls workbooks are not supported; save the sheet as .xlsx or CSV")
     text = _decode(data)
     header_line = _first_content_line(text)
     if header_line is None:
@@ -136,14 +136,14 @@ def _decode(data: bytes) -> str:
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            raise TableError("the file starts like UTF-16 text but cannot be decoded as UTF-16") from None
+            raise UnsupportedFormatError("the file starts like UTF-16 text but cannot be decoded as UTF-16") from None
     sample = data[:65536]
     if b"\x00" in sample:
-        raise TableError("this is not a text table (the file holds binary data); upload CSV, TSV or XLSX")
+        raise UnsupportedFormatError("this is not a text table (the file holds binary data); upload CSV, TSV or XLSX")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TableError(
+        raise UnsupportedFormatError(
             f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
             "save it as 'CSV UTF-8' or XLSX"
         ) from None
@@ -227,7 +227,7 @@ def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
 
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged archive
-        raise TableError(
+        raise UnsupportedFormatError(
             f"cannot open the Excel workbook ({type(exc).__name__}: {exc}); is it a valid .xlsx file?"
         ) from None
     sheets_seen = []

@@ -1,0 +1,24 @@
+"""Entry point: builds the Dash app from settings.
+
+    python app.py                               serve on HOST:PORT (embedded mode unless REDIS_URL is set)
+    gunicorn -k gthread --threads 32 app:server  production web server
+    celery -A app:celery_app worker             analysis workers (full stack)
+    celery -A app:celery_app beat               periodic tasks (exactly one)
+
+Workers import this module too, so every page and background callback is registered in
+the same way in the web process and in the workers (Dash names a background callback's
+task after its code).
+"""
+
+from __future__ import annotations
+
+from dashboard.factory import create_app, make_celery_app
+from settings import get_settings
+
+_settings = get_settings()
+celery_app = make_celery_app(_settings)
+app = create_app(_settings, celery=celery_app)
+server = app.server
+
+if __name__ == "__main__":
+    app.run(host=_settings.host, port=_settings.port, debug=False, threaded=True)

@@ -1,0 +1,123 @@
+"""Builds the Dash app, its API and WebSocket routes, and the job machinery, from settings."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashboard import api, ws
+from dashboard.events import EventHub
+from dashboard.services import EXTENSION_KEY, Services
+from logs import configure_logging
+from settings import Settings, get_settings
+from store.db import Database
+from store.migrate import current_revision, head_revision, upgrade
+from worker.progress import make_publisher
+
+REPO = Path(__file__).resolve().parents[1]
+log = logging.getLogger("app")
+
+
+def make_celery_app(settings: Settings):
+    if settings.embedded:
+        return None
+    from worker.celery_app import make_celery
+
+    return make_celery(settings)
+
+
+def background_manager(settings: Settings, celery):
+    if celery is not None:
+        return dash.CeleryManager(celery, expire=600)
+    import diskcache
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return dash.DiskcacheManager(diskcache.Cache(str(settings.data_dir / "callback-cache")), expire=600)
+
+
+def create_app(settings: Settings | None = None, *, celery=None, start_background: bool | None = None) -> dash.Dash:
+    """Build the Dash app, its API and WebSocket routes, and (embedded mode) the local job runner.
+
+    Background machinery starts only in the top-level process: the local pool spawns children
+    that import this module again, and they must not start pools of their own.
+    """
+    settings = settings or get_settings()
+    if start_background is None:
+        start_background = multiprocessing.parent_process() is None
+    configure_logging(settings)
+    db = Database(settings.database_url)
+    if settings.embedded:
+        upgrade(db)  # one laptop, one process: migrate on start
+    elif current_revision(db) != head_revision():
+        log.error(
+            "database schema is at %s, not %s: run `python -m store upgrade` before starting",
+            current_revision(db),
+            head_revision(),
+        )
+
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(REPO / "dashboard" / "pages"),
+        assets_folder=str(REPO / "assets"),
+        url_base_pathname=settings.url_prefix,
+        background_callback_manager=background_manager(settings, celery),
+        suppress_callback_exceptions=True,
+        title="Ganglioside RT check",
+        update_title=None,
+    )
+    server = app.server
+    server.secret_key = settings.secret_key
+    # Dash uploads arrive base64-encoded inside a callback request: allow for the encoding.
+    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
+    app.layout = root_layout
+
+    if settings.embedded:
+        from worker.dispatch import LocalDispatcher
+        from worker.local import LocalRunner
+
+        runner = LocalRunner(settings)
+        dispatcher = LocalDispatcher(runner)
+        if start_background:
+            runner.start()
+            atexit.register(runner.shutdown)
+    else:
+        from worker.dispatch import CeleryDispatcher
+
+        dispatcher = CeleryDispatcher(celery, db, settings.redis_url)
+    hub = EventHub(db, settings.redis_url)  # started by the first WebSocket that needs it
+    server.extensions[EXTENSION_KEY] = Services(
+        settings, db, dispatcher, hub, make_publisher(settings.redis_url), celery
+    )
+    api.register(server, settings.url_prefix)
+    ws.register(server, settings.url_prefix)
+    log.info("started: %s", settings.describe())
+    return app
+
+
+def root_layout():
+    """Navbar and page container; stores that outlive page changes live here."""
+    return html.Div(
+        [
+            dbc.NavbarSimple(
+                brand="Ganglioside RT check",
+                brand_href=dash.get_relative_path("/"),
+                children=[
+                    dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+                    for page in dash.page_registry.values()
+                    if page.get("nav", True)
+                ],
+                color="dark",
+                dark=True,
+                class_name="mb-3",
+            ),
+            dbc.Container(dash.page_container, fluid=True),
+            dcc.Store(id="job-events"),
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Dash pages (registered with dash.register_page; each module owns its layout and callbacks)."""

@@ -1,0 +1,146 @@
+"""WebSocket routes: /ws/jobs/<id> streams one job, /ws/jobs streams every job (Flask-Sock).
+
+Messages are JSON: {"type": "snapshot", "job": {...}} first, then one message per stored
+event: {"type": "progress" | "complete" | "error", "job_id", "seq", "status", "percent",
+"step", "message", "ts"}. The server subscribes before it reads the snapshot, drops events
+the snapshot already covers, and fills any gap in `seq` from the stored events, so a client
+sees every event once, in order. After the terminal event the client closes first (a
+server that closes right after its last send can lose that frame in browsers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, request
+from flask_sock import ConnectionClosed, Sock
+
+from dashboard.events import RESYNC
+from dashboard.services import services
+from store.jobs import count_jobs_by_status, events_after, get_job, list_jobs, snapshot
+from store.models import TERMINAL_STATUSES
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_JOB = 4404
+CLIENT_CLOSE_GRACE_SECONDS = 30
+KIND_BY_STATUS = {"succeeded": "complete", "failed": "error", "cancelled": "error"}
+
+
+def message_type(status: str) -> str:
+    return KIND_BY_STATUS.get(status, "progress")
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """Same-origin by default; ALLOWED_ORIGINS lists others. Clients that send no Origin
+    (scripts, not browsers) are not subject to cross-site hijacking and are let through."""
+    if not origin:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed:
+        return True
+    return urlsplit(origin).netloc == (host or "")
+
+
+def register(app: Flask, prefix: str) -> Sock:
+    sock = Sock(app)
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 20, "max_message_size": 65536})
+
+    @app.before_request
+    def check_websocket_origin():
+        if request.path.startswith(f"{prefix}ws/") and not origin_allowed(
+            request.headers.get("Origin"), request.host, services().settings.allowed_origins
+        ):
+            log.warning("refused WebSocket from origin %s", request.headers.get("Origin"))
+            abort(403)
+
+    @sock.route(f"{prefix}ws/jobs/<job_id>")
+    def job_stream(ws, job_id):
+        stream_job(ws, job_id)
+
+    @sock.route(f"{prefix}ws/jobs")
+    def all_jobs_stream(ws):
+        stream_all_jobs(ws)
+
+    return sock
+
+
+def _send(ws, payload: dict) -> None:
+    ws.send(json.dumps(payload, separators=(",", ":")))
+
+
+def stream_job(ws, job_id: str) -> None:
+    found = services()
+    if get_job(found.db, job_id) is None:
+        ws.close(UNKNOWN_JOB, "unknown job")
+        return
+    found.hub.start()
+    listener = found.hub.subscribe(job_id)
+    try:
+        job = get_job(found.db, job_id)
+        _send(ws, {"type": "snapshot", "job": snapshot(job)})
+        last = job.event_seq
+        if job.status in TERMINAL_STATUSES:
+            _await_client_close(ws)
+            return
+        while ws.connected:
+            try:
+                item = listener.inbox.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if item is RESYNC or item.get("seq", 0) > last + 1:
+                pending = [e.to_dict() for e in events_after(found.db, job_id, last)]
+            elif item["seq"] <= last:
+                continue
+            else:
+                pending = [item]
+            for event in pending:
+                _send(ws, {"type": message_type(event["status"]), **event})
+                last = event["seq"]
+                if event["status"] in TERMINAL_STATUSES:
+                    _await_client_close(ws)
+                    return
+    except ConnectionClosed:
+        pass
+    finally:
+        found.hub.unsubscribe(listener)
+
+
+def stream_all_jobs(ws, limit: int = 200) -> None:
+    found = services()
+    found.hub.start()
+    listener = found.hub.subscribe(None)
+    try:
+        _send(ws, _all_jobs_snapshot(found, limit))
+        while ws.connected:
+            try:
+                item = listener.inbox.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if item is RESYNC:
+                _send(ws, _all_jobs_snapshot(found, limit))
+            else:
+                _send(ws, {"type": message_type(item["status"]), **item})
+    except ConnectionClosed:
+        pass
+    finally:
+        found.hub.unsubscribe(listener)
+
+
+def _all_jobs_snapshot(found, limit: int) -> dict:
+    jobs = [snapshot(job, filename) for job, filename in list_jobs(found.db, limit=limit)]
+    return {"type": "snapshot", "jobs": jobs, "counts": count_jobs_by_status(found.db)}
+
+
+def _await_client_close(ws) -> None:
+    """Wait for the client to close after a terminal message (or give up after a grace period)."""
+    deadline = time.monotonic() + CLIENT_CLOSE_GRACE_SECONDS
+    while ws.connected and time.monotonic() < deadline:
+        try:
+            ws.receive(timeout=1.0)
+        except ConnectionClosed:
+            return

@@ -1,0 +1,170 @@
+"""The real stack for tests: Celery worker processes, a live web server, WebSocket clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+import websocket
+from werkzeug.serving import make_server
+
+from tests.conftest import REPO
+from tests.services import free_port, wait_until
+
+
+def stack_env(settings_values: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+    env.update({key.upper(): str(value) for key, value in settings_values.items()})
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+class CeleryWorker:
+    """`celery -A <app> worker` as a subprocess group, with its log in a file."""
+
+    def __init__(
+        self, env: dict, log_path: Path, *, concurrency: int = 2, app: str = "app:celery_app", name: str = "test"
+    ) -> None:
+        self.env, self.log_path, self.concurrency, self.app, self.name = env, log_path, concurrency, app, name
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> CeleryWorker:
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                self.app,
+                "worker",
+                "--pool",
+                "prefork",
+                "-c",
+                str(self.concurrency),
+                "-n",
+                f"{self.name}-{free_port()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_until(lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None, timeout):
+            raise RuntimeError(f"celery worker did not start:\n{self.tail()}")
+        if self.process.poll() is not None:
+            raise RuntimeError(f"celery worker exited:\n{self.tail()}")
+        return self
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def children(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    def kill_hard(self) -> None:
+        """kill -9 the whole worker: main process and every child."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+class LiveServer:
+    """The web app served by Werkzeug in a thread (Flask-Sock works there), on a free port."""
+
+    def __init__(self, flask_app) -> None:
+        self.port = free_port()
+        self.server = make_server("127.0.0.1", self.port, flask_app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def submit(base_url: str, content: bytes, filename: str = "peaks.csv", **form) -> requests.Response:
+    return requests.post(f"{base_url}/api/jobs", files={"file": (filename, content)}, data=form, timeout=60)
+
+
+def wait_for_status(
+    base_url: str, job_id: str, statuses=("succeeded", "failed", "cancelled"), timeout: float = 120
+) -> dict:
+    state: dict = {}
+
+    def done() -> bool:
+        nonlocal state
+        state = requests.get(f"{base_url}/api/jobs/{job_id}", timeout=10).json()
+        return state.get("status") in statuses
+
+    if not wait_until(done, timeout, interval=0.2):
+        raise AssertionError(f"job {job_id} stayed {state.get('status')}: {state}")
+    return state
+
+
+def read_stream(ws_url: str, job_id: str, timeout: float = 120, origin: str | None = None) -> list[dict]:
+    """Messages of /ws/jobs/<id> until a terminal one; the client closes first, as browsers do."""
+    connection = websocket.create_connection(f"{ws_url}/ws/jobs/{job_id}", timeout=timeout, origin=origin)
+    messages = []
+    try:
+        while True:
+            message = json.loads(connection.recv())
+            messages.append(message)
+            if message["type"] in ("complete", "error") or (
+                message["type"] == "snapshot" and message["job"]["status"] in ("succeeded", "failed", "cancelled")
+            ):
+                return messages
+    finally:
+        connection.close()
+
+
+def slow_job_input(rows: int = 150_000) -> bytes:
+    """A generated extract large enough that its analysis takes several seconds."""
+    from analysis.synthetic import generate_extract
+
+    return generate_extract(rows, seed=11).to_csv_bytes()
+
+
+def pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def control(celery, command: str, *args, **kwargs):
+    """A Celery control command, retried once: the pooled broker connection may predate a Redis restart."""
+    from worker.dispatch import with_broker_retry
+
+    return with_broker_retry(lambda: getattr(celery.control, command)(*args, **kwargs))

@@ -1,0 +1,97 @@
+"""The full stack for worker tests: PostgreSQL, a private Redis, real Celery workers, a live server."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+import redis
+
+from settings import Settings
+from store.db import Database
+from store.migrate import upgrade
+from tests import services
+from tests.stack import CeleryWorker, LiveServer, stack_env
+
+
+@pytest.fixture(scope="session")
+def private_redis():
+    """A Redis of our own, so tests may restart it without disturbing anyone."""
+    try:
+        server = services.start_private_redis()
+    except RuntimeError as exc:
+        services.unavailable(str(exc))
+    if server is None:
+        services.unavailable("redis-server is not installed (apt-get install redis-server)")
+    yield server
+    server.remove()
+
+
+@dataclasses.dataclass
+class Stack:
+    settings: Settings
+    values: dict
+    app: object
+    celery: object
+    db: Database
+    live: LiveServer
+    workers: list
+    tmp: object
+
+    def start_worker(self, concurrency: int = 2, name: str = "extra") -> CeleryWorker:
+        worker = CeleryWorker(
+            stack_env(self.values),
+            self.tmp / f"worker-{uuid.uuid4().hex[:6]}.log",
+            concurrency=concurrency,
+            app="tests.worker.faulty_app:celery_app",
+            name=name,
+        ).start()
+        self.workers.append(worker)
+        return worker
+
+
+def build_stack(values: dict, tmp, *, with_worker: bool = True, concurrency: int = 2):
+    from dashboard.factory import create_app, make_celery_app
+
+    settings = Settings(**values)
+    db = Database(settings.database_url)
+    upgrade(db)
+    celery = make_celery_app(settings)
+    app = create_app(settings, celery=celery, start_background=True)
+    live = LiveServer(app.server).__enter__()
+    stack = Stack(settings, values, app, celery, db, live, [], tmp)
+    if with_worker:
+        stack.start_worker(concurrency, name="main")
+    return stack
+
+
+def teardown_stack(stack: Stack) -> None:
+    for worker in stack.workers:
+        worker.stop()
+    stack.live.__exit__(None, None, None)
+    stack.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def full_stack(postgres_admin_url, private_redis, tmp_path_factory):
+    """One stack per test module: a fresh database, an empty Redis, two worker processes."""
+    name = f"rtcheck_stack_{uuid.uuid4().hex[:10]}"
+    url = services.create_database(postgres_admin_url, name)
+    redis.Redis.from_url(private_redis.url).flushall()
+    tmp = tmp_path_factory.mktemp("stack")
+    values = {
+        "database_url": url,
+        "redis_url": private_redis.url,
+        "secret_key": "s" * 40,
+        "app_env": "test",
+        "data_dir": str(tmp),
+        "stale_job_seconds": 10,
+        "heartbeat_seconds": 1,
+        "job_soft_time_limit": 300,
+        "job_time_limit": 360,
+    }
+    stack = build_stack(values, tmp)
+    yield stack
+    teardown_stack(stack)
+    services.drop_database(postgres_admin_url, name)

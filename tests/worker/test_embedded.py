@@ -1,0 +1,54 @@
+"""Embedded mode (no Redis, SQLite, local process pool): the same submit → stream → results."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import requests
+import websocket
+
+from settings import Settings
+from tests.stack import LiveServer, read_stream, slow_job_input, submit, wait_for_status
+
+
+def test_embedded_submit_stream_and_results(tmp_path):
+    from dashboard.factory import create_app
+
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'app.db'}",
+        redis_url="",
+        data_dir=tmp_path,
+        app_env="test",
+        local_workers=1,
+    )
+    app = create_app(settings, start_background=True)
+    runner = app.server.extensions["rtcheck"].dispatcher.runner
+    try:
+        with LiveServer(app.server) as live:
+            # Large enough (a few seconds) that the socket opens while the job still runs.
+            response = submit(live.url, slow_job_input(40_000), "generated.csv")
+            assert response.status_code == 202
+            job_id = response.json()["id"]
+            connection = websocket.create_connection(f"{live.ws_url}/ws/jobs/{job_id}", timeout=120)
+            messages = [json.loads(connection.recv())]
+            assert messages[0]["type"] == "snapshot"
+            while messages[-1]["type"] not in ("complete", "error") and not (
+                messages[-1]["type"] == "snapshot" and messages[-1]["job"]["status"] == "succeeded"
+            ):
+                messages.append(json.loads(connection.recv()))
+            connection.close()
+            seqs = [m["seq"] for m in messages[1:]]
+            assert seqs == list(range(messages[0]["job"]["seq"] + 1, messages[0]["job"]["seq"] + 1 + len(seqs)))
+            assert [m["type"] for m in messages[1:-1]] == ["progress"] * (len(messages) - 2)
+            assert len(messages) > 3 and messages[-1]["type"] == "complete"
+            state = wait_for_status(live.url, job_id)
+            assert state["status"] == "succeeded" and state["worker"].startswith("local:")
+            csv = requests.get(f"{live.url}/api/jobs/{job_id}/results.csv", timeout=30)
+            assert len(pd.read_csv(io.BytesIO(csv.content))) == 40_000
+            assert read_stream(live.ws_url, job_id)[0]["job"]["status"] == "succeeded"
+            health = requests.get(f"{live.url}/api/health", timeout=10).json()
+            assert health["mode"] == "embedded" and health["database"]["backend"] == "sqlite"
+    finally:
+        runner.shutdown()

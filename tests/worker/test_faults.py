@@ -1,0 +1,130 @@
+"""Faults in the real stack: killed workers, a Redis restart, cancellations. Jobs never stay running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+
+import pytest
+import redis
+import requests
+import websocket
+
+from store.jobs import events_after, get_job
+from tests import services
+from tests.services import wait_until
+from tests.stack import control, read_stream, slow_job_input, submit, wait_for_status
+from tests.worker.conftest import build_stack, teardown_stack
+from worker.celery_app import FAIL_STALE_JOBS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def stack(postgres_admin_url, private_redis, tmp_path):
+    name = f"rtcheck_fault_{uuid.uuid4().hex[:10]}"
+    url = services.create_database(postgres_admin_url, name)
+    redis.Redis.from_url(private_redis.url).flushall()
+    values = {
+        "database_url": url,
+        "redis_url": private_redis.url,
+        "secret_key": "s" * 40,
+        "app_env": "test",
+        "data_dir": str(tmp_path),
+        "stale_job_seconds": 10,
+        "heartbeat_seconds": 1,
+        "job_soft_time_limit": 300,
+        "job_time_limit": 360,
+    }
+    built = build_stack(values, tmp_path)
+    yield built
+    teardown_stack(built)
+    services.drop_database(postgres_admin_url, name)
+
+
+def running_worker_pid(stack, job_id: str) -> int:
+    assert wait_for_status(stack.live.url, job_id, statuses=("running",), timeout=60)
+    job = get_job(stack.db, job_id)
+    return int(job.worker.rsplit(":", 1)[1])
+
+
+def test_a_killed_worker_process_is_redelivered_and_the_job_completes(stack):
+    job_id = submit(stack.live.url, slow_job_input(), "slow.csv").json()["id"]
+    child = running_worker_pid(stack, job_id)
+    assert child in stack.workers[0].children()
+    os.kill(child, signal.SIGKILL)  # the pool process running the analysis dies mid-job
+    state = wait_for_status(stack.live.url, job_id, timeout=180)
+    assert state["status"] == "succeeded", stack.workers[0].tail()
+    job = get_job(stack.db, job_id)
+    assert job.attempts == 2
+    assert int(job.worker.rsplit(":", 1)[1]) != child
+
+
+def test_a_killed_worker_host_leaves_the_job_failed_as_worker_lost_then_retry_works(stack):
+    job_id = submit(stack.live.url, slow_job_input(), "slow.csv").json()["id"]
+    running_worker_pid(stack, job_id)
+    stack.workers[0].kill_hard()  # every process of the worker, as if the machine died
+    stack.start_worker(name="replacement")
+    # The stale-job check (beat runs it every minute) fails the job once its heartbeat is stale.
+    assert wait_until(lambda: get_job(stack.db, job_id).heartbeat_at is not None, 5)
+
+    def failed_as_lost() -> bool:
+        stack.celery.send_task(FAIL_STALE_JOBS).get(timeout=30)
+        return get_job(stack.db, job_id).status == "failed"
+
+    assert wait_until(failed_as_lost, 60, interval=3)
+    job = get_job(stack.db, job_id)
+    assert job.error == "worker lost"
+    assert read_stream(stack.live.ws_url, job_id)[-1]["job"]["status"] == "failed"
+    retried = requests.post(f"{stack.live.url}/api/jobs/{job_id}/retry", timeout=10)
+    assert retried.status_code == 202
+    assert wait_for_status(stack.live.url, job_id, timeout=180)["status"] == "succeeded"
+
+
+def test_a_redis_restart_during_a_job_still_ends_in_a_terminal_state(stack, private_redis):
+    job_id = submit(stack.live.url, slow_job_input(), "slow.csv").json()["id"]
+    live = websocket.create_connection(f"{stack.live.ws_url}/ws/jobs/{job_id}", timeout=240)
+    assert json.loads(live.recv())["type"] == "snapshot"
+    running_worker_pid(stack, job_id)
+    private_redis.stop()
+    private_redis.start()
+    state = wait_for_status(stack.live.url, job_id, timeout=240)
+    assert state["status"] == "succeeded", stack.workers[0].tail()
+    # The socket that stayed open hears the end (its server caught up from the stored events) ...
+    last = None
+    while True:
+        message = json.loads(live.recv())
+        last = message
+        if message["type"] in ("complete", "error"):
+            break
+    live.close()
+    assert last["status"] == "succeeded"
+    # ... and a client that reconnects gets the final snapshot.
+    reconnected = read_stream(stack.live.ws_url, job_id)
+    assert reconnected[0]["job"]["status"] == "succeeded"
+    assert reconnected[0]["job"]["seq"] == events_after(stack.db, job_id, 0)[-1].seq
+
+
+def test_cancel_a_queued_job_and_a_running_job(stack, porcine_csv):
+    base = stack.live.url
+    control(stack.celery, "cancel_consumer", "analyses", reply=True)
+    queued = submit(base, porcine_csv.read_bytes()).json()["id"]
+    response = requests.post(f"{base}/api/jobs/{queued}/cancel", timeout=10)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    control(stack.celery, "add_consumer", "analyses", reply=True)
+
+    running = submit(base, slow_job_input(), "slow.csv").json()["id"]
+    running_worker_pid(stack, running)
+    assert requests.post(f"{base}/api/jobs/{running}/cancel", timeout=10).json()["status"] == "cancelled"
+    assert requests.post(f"{base}/api/jobs/{running}/cancel", timeout=10).status_code == 409
+    # The worker carries on with new work, and neither cancelled job ever gets results.
+    after = submit(base, porcine_csv.read_bytes()).json()["id"]
+    assert wait_for_status(base, after)["status"] == "succeeded"
+    for job_id in (queued, running):
+        assert get_job(stack.db, job_id).status == "cancelled"
+        assert requests.get(f"{base}/api/jobs/{job_id}/results", timeout=10).status_code == 409
+    # A cancelled job can be retried.
+    assert requests.post(f"{base}/api/jobs/{queued}/retry", timeout=10).status_code == 202
+    assert wait_for_status(base, queued)["status"] == "succeeded"

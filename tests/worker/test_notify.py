@@ -1,0 +1,70 @@
+"""A finished job sends exactly one e-mail, through a real (local) SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+
+from store.jobs import get_job
+from tests import services
+from tests.services import free_port, wait_until
+from tests.stack import submit, wait_for_status
+from tests.worker.conftest import build_stack, teardown_stack
+from worker.celery_app import NOTIFY_JOB_FINISHED
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield inbox, f"smtp://127.0.0.1:{controller.port}"
+    controller.stop()
+
+
+def test_a_finished_job_sends_exactly_one_mail(postgres_admin_url, private_redis, tmp_path, smtp, porcine_csv):
+    inbox, smtp_url = smtp
+    name = f"rtcheck_mail_{uuid.uuid4().hex[:10]}"
+    url = services.create_database(postgres_admin_url, name)
+    redis.Redis.from_url(private_redis.url).flushall()
+    values = {
+        "database_url": url,
+        "redis_url": private_redis.url,
+        "secret_key": "s" * 40,
+        "app_env": "test",
+        "data_dir": str(tmp_path),
+        "smtp_url": smtp_url,
+        "mail_from": "rt-check@lab.example",
+        "public_url": "https://rt.lab.example",
+    }
+    stack = build_stack(values, tmp_path)
+    try:
+        job_id = submit(stack.live.url, porcine_csv.read_bytes(), notify_email="analyst@lab.example").json()["id"]
+        assert wait_for_status(stack.live.url, job_id)["status"] == "succeeded"
+        assert wait_until(lambda: len(inbox.messages) >= 1, 30)
+        # A second notification task for the same job (a redelivery) must not mail again.
+        assert stack.celery.send_task(NOTIFY_JOB_FINISHED, args=[job_id]).get(timeout=30) is False
+        quiet = submit(stack.live.url, porcine_csv.read_bytes()).json()["id"]  # nobody to notify
+        wait_for_status(stack.live.url, quiet)
+        wait_until(lambda: False, 2)
+        assert len(inbox.messages) == 1
+        mail = inbox.messages[0]
+        assert mail.rcpt_tos == ["analyst@lab.example"] and mail.mail_from == "rt-check@lab.example"
+        body = mail.content.decode()
+        assert job_id in body and f"https://rt.lab.example/jobs/{job_id}" in body
+        assert get_job(stack.db, job_id).notified_at is not None
+    finally:
+        teardown_stack(stack)
+        services.drop_database(postgres_admin_url, name)

@@ -1,0 +1,127 @@
+"""The job runner: the one code path every dispatcher uses (Celery task, local pool, Dash callback)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+from analysis.errors import InputError
+from analysis.params import Parameters
+from analysis.pipeline import run_file
+from store.db import Database
+from store.jobs import (
+    TransitionError,
+    claim_job,
+    fail_job,
+    get_job,
+    get_upload,
+    heartbeat,
+    record_progress,
+)
+from store.results import save_result
+from worker.progress import Publisher
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("succeeded", "failed", "cancelled", "skipped")
+
+
+class JobCancelled(Exception):
+    """The job stopped being ours while it ran (cancelled, or reclaimed after a stall)."""
+
+
+class Heartbeat:
+    """Beats a running job's heart from a side thread, even through long silent steps."""
+
+    def __init__(self, db: Database, job_id: uuid.UUID, every: float) -> None:
+        self.db, self.job_id, self.every = db, job_id, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                if not heartbeat(self.db, self.job_id):
+                    return
+            except Exception as exc:  # a missed beat is retried; the stale limit is many beats long
+                log.warning("heartbeat failed: %s", exc, extra={"job_id": str(self.job_id)})
+
+
+def run_job(
+    db: Database,
+    job_id: str | uuid.UUID,
+    *,
+    publisher: Publisher,
+    worker: str,
+    stale_after_seconds: float,
+    heartbeat_seconds: float,
+    task_id: str | None = None,
+    on_progress: Callable[[int, str, str], None] | None = None,
+) -> str:
+    """Claim the job, analyse its upload, store the result; returns one of OUTCOMES.
+
+    Idempotent: a job that is finished, or running elsewhere with a live heartbeat, is left
+    alone ("skipped"), so a redelivered task does nothing.
+    """
+    key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+    context = {"job_id": str(key)}
+    claimed = claim_job(db, key, worker=worker, task_id=task_id, stale_after_seconds=stale_after_seconds)
+    if claimed is None:
+        job = get_job(db, key)
+        log.info("job not claimed (status %s)", job.status if job else "unknown", extra=context)
+        return "skipped"
+    publisher.publish(claimed)
+    log.info("job started on %s (attempt %s)", worker, get_job(db, key).attempts, extra=context)
+
+    def progress(percent: int, step: str, message: str) -> None:
+        event = record_progress(db, key, percent, step, message)
+        if event is None:
+            raise JobCancelled(step)
+        publisher.publish(event)
+        if on_progress:
+            on_progress(percent, step, message)
+
+    try:
+        with Heartbeat(db, key, heartbeat_seconds):
+            job = get_job(db, key)
+            upload = get_upload(db, job.upload_id)
+            params = Parameters.from_mapping(job.parameters)
+            result = run_file(
+                upload.content, filename=upload.filename, params=params, progress=progress, max_bytes=None
+            )
+            progress(90, "saving", f"saving {len(result.rows):,} rows")
+            finished = save_result(db, key, result)
+        publisher.publish(finished)
+        if on_progress:
+            on_progress(100, "done", finished.message)
+        log.info("job succeeded: %s", finished.message, extra=context)
+        return "succeeded"
+    except (JobCancelled, TransitionError):
+        log.info("job stopped: it was cancelled or taken over while running", extra=context)
+        return "cancelled"
+    except InputError as exc:
+        return _fail(db, key, publisher, exc.message, context)
+    except Exception as exc:
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            return _fail(db, key, publisher, "the analysis took longer than the time limit and was stopped", context)
+        log.exception("job failed with an unexpected error", extra=context)
+        return _fail(db, key, publisher, f"internal error: {type(exc).__name__}: {exc}", context)
+
+
+def _fail(db: Database, key: uuid.UUID, publisher: Publisher, reason: str, context: dict) -> str:
+    try:
+        publisher.publish(fail_job(db, key, reason))
+    except TransitionError:
+        return "cancelled"
+    log.warning("job failed: %s", reason, extra=context)
+    return "failed"
