@@ -12,6 +12,9 @@ task after its code).
 
 from __future__ import annotations
 
+import os
+import sys
+
 from dashboard.factory import create_app, make_celery_app
 from settings import get_settings
 
@@ -19,6 +22,11 @@ _settings = get_settings()
 celery_app = make_celery_app(_settings)
 app = create_app(_settings, celery=celery_app)
 server = app.server
+
+if "gunicorn" in os.path.basename(sys.argv[0]):
+    # A cold gunicorn worker can fail its first script requests ("dash is not a registered
+    # library"); serving the index once at import registers everything (plotly/dash#3971).
+    server.test_client().get(_settings.url_prefix)
 
 if __name__ == "__main__":
     app.run(host=_settings.host, port=_settings.port, debug=False, threaded=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import json
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO = Path(__file__).resolve().parent
 DEVELOPMENT_SECRET = "development-only-secret-key"
@@ -37,15 +38,20 @@ class Settings(BaseSettings):
     mail_from: str = "rt-check@localhost"
     flower_url: str = ""
     public_url: str = Field("", description="address users reach the app at, for links in e-mails")
-    allowed_origins: list[str] = Field(default_factory=list)
+    # NoDecode: read "https://a, https://b" as text and split it below (not as JSON)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    behind_proxy: bool = Field(False, description="trust X-Forwarded-* headers from one reverse proxy")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
+        """Comma-separated text or a JSON list; trailing slashes do not count."""
         if isinstance(value, str):
-            return [item.strip().rstrip("/") for item in value.split(",") if item.strip()]
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            return [str(item).strip().rstrip("/") for item in items if str(item).strip()]
         return value
 
     @field_validator("url_prefix")

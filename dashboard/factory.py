@@ -11,7 +11,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard import api, ws
+from dashboard import api, ids, ws
 from dashboard.events import EventHub
 from dashboard.services import EXTENSION_KEY, Services
 from logs import configure_logging
@@ -74,6 +74,11 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     )
     server = app.server
     server.secret_key = settings.secret_key
+    if settings.behind_proxy:
+        # Client address, scheme, host and path prefix as the reverse proxy saw them.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)
     # Dash uploads arrive base64-encoded inside a callback request: allow for the encoding.
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
     app.layout = root_layout
@@ -102,22 +107,27 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
 
 
 def root_layout():
-    """Navbar and page container; stores that outlive page changes live here."""
+    """Navbar and page container. Stores written by background callbacks and sockets live here,
+    so they exist whichever page the user is on when an update arrives."""
+    pages = [page for page in dash.page_registry.values() if page.get("nav", True)]
     return html.Div(
         [
             dbc.NavbarSimple(
                 brand="Ganglioside RT check",
                 brand_href=dash.get_relative_path("/"),
                 children=[
-                    dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-                    for page in dash.page_registry.values()
-                    if page.get("nav", True)
+                    dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in pages
                 ],
                 color="dark",
                 dark=True,
                 class_name="mb-3",
             ),
-            dbc.Container(dash.page_container, fluid=True),
-            dcc.Store(id="job-events"),
+            dbc.Container(dash.page_container, fluid=True, class_name="pb-4"),
+            dcc.Location(id=ids.REDIRECT, refresh="callback-nav"),
+            dcc.Store(id=ids.JOB_EVENTS),
+            dcc.Store(id=ids.ALL_JOBS),
+            dcc.Store(id=ids.ANALYZE_RUNNING, data=False),
+            dcc.Store(id=ids.ANALYZE_PROGRESS),
+            dcc.Store(id=ids.ANALYZE_RESULT),
         ]
     )

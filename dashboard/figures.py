@@ -256,6 +256,7 @@ def _link_traces(links: pd.DataFrame, scatter) -> list:
         line={"color": LINK_COLOUR, "width": 1},
         name="fragment → precursor",
         legendgroup="links",
+        visible="legendonly",  # many links clutter the panels: one click in the legend shows them
         legendrank=LEGEND_RANK["links"],
         hoverinfo="skip",
     )
@@ -275,6 +276,7 @@ def _linked_elsewhere_traces(peaks: pd.DataFrame, scatter) -> list:
         marker={"symbol": "diamond-open", "size": MARKER_SIZE + 1, "color": LINK_COLOUR, "line": {"width": 1.5}},
         name="linked peak of another head group",
         legendgroup="linked",
+        visible="legendonly",
         legendrank=LEGEND_RANK["linked"],
     )
     return [diamonds]

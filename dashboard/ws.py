@@ -10,9 +10,11 @@ server that closes right after its last send can lose that frame in browsers).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -57,16 +59,33 @@ def register(app: Flask, prefix: str) -> Sock:
         ):
             log.warning("refused WebSocket from origin %s", request.headers.get("Origin"))
             abort(403)
+        if request.path.startswith(f"{prefix}ws/"):
+            # simple-websocket accepts permessage-deflate whenever offered, and its frames then fail
+            # in Chromium ("Invalid frame header"). Messages are small JSON: go without compression.
+            request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
 
     @sock.route(f"{prefix}ws/jobs/<job_id>")
     def job_stream(ws, job_id):
-        stream_job(ws, job_id)
+        try:
+            stream_job(ws, job_id)
+        finally:
+            _end_connection(ws)
 
     @sock.route(f"{prefix}ws/jobs")
     def all_jobs_stream(ws):
-        stream_all_jobs(ws)
+        try:
+            stream_all_jobs(ws)
+        finally:
+            _end_connection(ws)
 
     return sock
+
+
+def _end_connection(ws) -> None:
+    """End the TCP connection with the socket: the development server would otherwise write an
+    HTTP status line into it after the WebSocket session, which browsers report as a bad frame."""
+    with contextlib.suppress(OSError):
+        ws.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _send(ws, payload: dict) -> None:

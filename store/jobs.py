@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from store.db import Database
 from store.models import TERMINAL_STATUSES, Job, JobEvent, Upload, utcnow
 
+STAGED_UPLOAD_LIFETIME = dt.timedelta(days=1)
 ALLOWED = {
     "running": ("queued",),
     "succeeded": ("running",),
@@ -65,6 +66,15 @@ def _parse_id(job_id: uuid.UUID | str) -> uuid.UUID:
     return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
 
 
+def stage_upload(db: Database, *, filename: str, content: bytes, sha256: str) -> int:
+    """Keep a checked file until the user presses Analyze; unused ones are cleaned up after a day."""
+    with db.transaction() as session:
+        upload = Upload(filename=filename[:255], sha256=sha256, size_bytes=len(content), content=content)
+        session.add(upload)
+        session.flush()
+        return upload.id
+
+
 def create_job(
     db: Database, *, filename: str, content: bytes, sha256: str, parameters: dict, notify_email: str | None = None
 ) -> Job:
@@ -73,26 +83,38 @@ def create_job(
         upload = Upload(filename=filename[:255], sha256=sha256, size_bytes=len(content), content=content)
         session.add(upload)
         session.flush()
-        now = utcnow()
-        job = Job(
-            upload_id=upload.id,
-            parameters=parameters,
-            status="queued",
-            progress_percent=0,
-            progress_step="queued",
-            progress_message="waiting for a worker",
-            event_seq=1,
-            notify_email=notify_email,
-            created_at=now,
-            attempts=0,
+        return _queue(session, upload.id, parameters, notify_email)
+
+
+def create_job_for_upload(db: Database, upload_id: int, *, parameters: dict, notify_email: str | None = None) -> Job:
+    """A queued job for an upload already stored (staged by the upload page)."""
+    with db.transaction() as session:
+        if session.get(Upload, upload_id) is None:
+            raise LookupError(f"upload {upload_id} is gone (unused uploads are removed after a day); upload again")
+        return _queue(session, upload_id, parameters, notify_email)
+
+
+def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str | None) -> Job:
+    now = utcnow()
+    job = Job(
+        upload_id=upload_id,
+        parameters=parameters,
+        status="queued",
+        progress_percent=0,
+        progress_step="queued",
+        progress_message="waiting for a worker",
+        event_seq=1,
+        notify_email=notify_email,
+        created_at=now,
+        attempts=0,
+    )
+    session.add(job)
+    session.flush()
+    session.add(
+        JobEvent(
+            job_id=job.id, seq=1, status="queued", percent=0, step="queued", message="waiting for a worker", ts=now
         )
-        session.add(job)
-        session.flush()
-        session.add(
-            JobEvent(
-                job_id=job.id, seq=1, status="queued", percent=0, step="queued", message="waiting for a worker", ts=now
-            )
-        )
+    )
     return job
 
 
@@ -354,13 +376,22 @@ def _delete_jobs(session: Session, job_ids: list[uuid.UUID]) -> int:
 
 
 def cleanup_old_jobs(db: Database, *, older_than_days: float, now: dt.datetime | None = None) -> int:
-    """Delete finished jobs created before the cutoff, with all their rows; running ones are kept."""
-    cutoff = (now or utcnow()) - dt.timedelta(days=older_than_days)
+    """Delete finished jobs created before the cutoff, with all their rows; running ones are kept.
+
+    Uploads that were staged but never analysed go once they are a day old.
+    """
+    now = now or utcnow()
+    cutoff = now - dt.timedelta(days=older_than_days)
     with db.transaction() as session:
         old = list(
             session.execute(select(Job.id).where(Job.created_at < cutoff, Job.status.in_(TERMINAL_STATUSES))).scalars()
         )
-        return _delete_jobs(session, old)
+        deleted = _delete_jobs(session, old)
+        unused = select(Upload.id).where(
+            Upload.created_at < now - STAGED_UPLOAD_LIFETIME, ~select(Job.id).where(Job.upload_id == Upload.id).exists()
+        )
+        session.execute(delete(Upload).where(Upload.id.in_(unused)))
+        return deleted
 
 
 def events_after(db: Database, job_id: uuid.UUID | str, seq: int) -> list[Event]:

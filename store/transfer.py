@@ -208,7 +208,13 @@ def dump_database(db: Database, path: str | Path, *, batch: int = DEFAULT_BATCH)
     report = TransferReport()
     path = Path(path)
     partial = path.with_name(path.name + ".part")
-    with db.engine.connect() as connection, gzip.open(partial, "wt", encoding="utf-8") as out:
+    # One snapshot for every table, so jobs finishing during the dump cannot mix states.
+    isolation = "REPEATABLE READ" if db.engine.dialect.name == "postgresql" else None
+    options = {"isolation_level": isolation} if isolation else {}
+    with (
+        db.engine.connect().execution_options(**options) as connection,
+        gzip.open(partial, "wt", encoding="utf-8") as out,
+    ):
         header = {
             "format": BACKUP_FORMAT,
             "version": BACKUP_VERSION,

@@ -253,3 +253,20 @@ def test_delete_keeps_an_upload_another_job_uses(database):
     assert count(database, Upload) == 1
     assert delete_job(database, twin.id)
     assert count(database, Upload) == 0
+
+
+def test_staged_uploads_become_jobs_and_unused_ones_are_cleaned_up(database):
+    from store.jobs import create_job_for_upload, stage_upload
+
+    used = stage_upload(database, filename="a.csv", content=TINY, sha256="0" * 64)
+    unused = stage_upload(database, filename="b.csv", content=TINY, sha256="0" * 64)
+    job = create_job_for_upload(database, used, parameters={})
+    assert get_job(database, job.id).status == "queued"
+    with database.transaction() as session:
+        session.execute(update(Upload).values(created_at=utcnow() - dt.timedelta(days=2)))
+    cleanup_old_jobs(database, older_than_days=30)
+    with database.session() as session:
+        remaining = set(session.execute(select(Upload.id)).scalars())
+    assert remaining == {used}
+    with pytest.raises(LookupError, match="upload again"):
+        create_job_for_upload(database, unused, parameters={})

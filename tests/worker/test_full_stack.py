@@ -129,3 +129,16 @@ def test_a_foreign_origin_is_refused_before_the_handshake(full_stack, porcine_cs
         assert exc.status_code == 403
     same_origin = read_stream(full_stack.live.ws_url, job_id, origin=full_stack.live.url)
     assert same_origin[0]["type"] == "snapshot"
+
+
+def test_streams_are_not_compressed_even_when_the_client_offers_it(full_stack):
+    """Browsers offer permessage-deflate; frames must still be plain (compressed ones broke in Chromium)."""
+    offer = ["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"]
+    connection = websocket.create_connection(f"{full_stack.live.ws_url}/ws/jobs", header=offer, timeout=10)
+    try:
+        assert not connection.getheaders().get("sec-websocket-extensions")
+        opcode, frame = connection.recv_data_frame(True)
+        assert opcode == websocket.ABNF.OPCODE_TEXT and frame.rsv1 == 0
+        assert json.loads(frame.data)["type"] == "snapshot"
+    finally:
+        connection.close()

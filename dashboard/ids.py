@@ -1,0 +1,60 @@
+"""Every component id the pages and callbacks share, in one place."""
+
+# Root layout (outlives page changes: background-callback outputs and socket stores live here)
+REDIRECT = "redirect"
+JOB_EVENTS = "job-events"  # state of the job being watched (ws-client.js → watchJob)
+ALL_JOBS = "all-jobs"  # every job's state for the status page (ws-client.js → watchAllJobs)
+ANALYZE_RUNNING = "analyze-running"
+ANALYZE_PROGRESS = "analyze-progress"
+ANALYZE_RESULT = "analyze-result"
+GLOBAL_ALERT = "global-alert"
+
+# Upload page
+UPLOAD = "upload"
+EXAMPLE_BUTTON = "example-button"
+STAGED = "staged-uploads"
+FILE_CARDS = "file-cards"
+PARAMS_TOGGLE = "params-toggle"
+PARAMS_COLLAPSE = "params-collapse"
+PARAM_INPUT = "param-input"  # pattern-matching: {"type": PARAM_INPUT, "name": <parameter>}
+PARAM_FEEDBACK = "param-feedback"
+NOTIFY_EMAIL = "notify-email"
+ANALYZE_BUTTON = "analyze-button"
+ANALYZE_STATUS = "analyze-status"
+ANALYZE_BAR = "analyze-bar"
+UPLOAD_ALERT = "upload-alert"
+
+# Job page
+JOB_ID = "job-id"
+JOB_PROGRESS = "job-progress"
+JOB_PROGRESS_BAR = "job-progress-bar"
+JOB_LOG = "job-log"
+JOB_RESULTS = "job-results"
+JOB_URL = "job-url"
+HEAD_SELECT = "head-select"
+PLOT_TABS = "plot-tabs"
+MAIN_TABS = "main-tabs"
+MAIN_GRAPH = "main-graph"
+ROWS_GRID = "rows-grid"
+QUICK_SEARCH = "quick-search"
+STATUS_FILTER = "status-filter"
+DOWNLOAD_FIGURE = "download-figure"
+FIGURE_HTML_BUTTON = "figure-html-button"
+FIGURE_PNG_BUTTON = "figure-png-button"
+FIGURE_SVG_BUTTON = "figure-svg-button"
+RETRY_BUTTON = "retry-button"
+CANCEL_BUTTON = "cancel-button"
+JOB_ALERT = "job-alert"
+
+# Jobs page
+JOBS_GRID = "jobs-grid"
+JOBS_STATUS_FILTER = "jobs-status-filter"
+JOBS_SEARCH = "jobs-search"
+JOBS_HEALTH = "jobs-health"
+JOBS_HEALTH_TIMER = "jobs-health-timer"
+JOBS_CANCEL = "jobs-cancel"
+JOBS_RETRY = "jobs-retry"
+JOBS_DELETE = "jobs-delete"
+JOBS_CONFIRM_DELETE = "jobs-confirm-delete"
+JOBS_ALERT = "jobs-alert"
+JOBS_TRANSPORT = "jobs-transport"

@@ -1,0 +1,289 @@
+"""Job page (/jobs/<id>): live progress while it runs, then the results, without a reload."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from dashboard import ids
+from dashboard.components import error_alert, status_badge
+from dashboard.results_view import build_figure, cached_result, results_view
+from dashboard.services import services
+from store.jobs import TransitionError, cancel_job, get_job, get_upload, retry_job
+
+dash.register_page(__name__, path_template="/jobs/<job_id>", name="Job", title="Job · Ganglioside RT check", nav=False)
+
+ACTIVE = ("queued", "running")
+
+
+def layout(job_id: str | None = None, **query):
+    found = services()
+    job = get_job(found.db, job_id) if job_id else None
+    if job is None:
+        return dbc.Alert(
+            [
+                html.H5("No such job"),
+                html.P(f"There is no job {job_id}. It may have been deleted, or the link is wrong."),
+                dcc.Link("See all jobs", href=dash.get_relative_path("/jobs")),
+            ],
+            color="warning",
+        )
+    upload = get_upload(found.db, job.upload_id)
+    filename = upload.filename if upload else "(file deleted)"
+    succeeded = job.status == "succeeded"
+    results = None
+    if succeeded:
+        result = cached_result(found.db, str(job.id), job.event_seq)
+        results = results_view(job, result, filename, query)
+    # A distinct root id per page: React then mounts each page afresh instead of reusing
+    # components (a grid of one page picking up the rows of the next).
+    return html.Div(
+        id="page-job",
+        children=[
+            dcc.Store(id=ids.JOB_ID, data=str(job.id)),
+            dcc.Store(id="job-url-state"),
+            html.Div(
+                [
+                    html.H3([filename, " ", status_badge(job.status)], className="d-inline-block me-3", id="job-title"),
+                    dbc.Button(
+                        "Cancel",
+                        id=ids.CANCEL_BUTTON,
+                        color="outline-danger",
+                        size="sm",
+                        className="me-1",
+                        style={} if job.status in ACTIVE else {"display": "none"},
+                    ),
+                    dbc.Button(
+                        "Retry",
+                        id=ids.RETRY_BUTTON,
+                        color="outline-primary",
+                        size="sm",
+                        style={} if job.status in ("failed", "cancelled") else {"display": "none"},
+                    ),
+                ],
+                className="mb-2",
+            ),
+            html.Div(id=ids.JOB_ALERT, children=_failure_alert(job)),
+            html.Div(
+                [
+                    dbc.Progress(
+                        id=ids.JOB_PROGRESS_BAR,
+                        value=job.progress_percent,
+                        label=f"{job.progress_percent}%",
+                        striped=True,
+                        animated=True,
+                        style={"height": "1.4rem"},
+                        className="mb-2",
+                    ),
+                    html.Div(id="job-transport", className="small text-muted mb-1"),
+                    html.Pre(job.progress_message, id=ids.JOB_LOG, className="progress-log"),
+                ],
+                id=ids.JOB_PROGRESS,
+                style={"display": "none"} if succeeded else {},
+            ),
+            html.Div(results, id=ids.JOB_RESULTS),
+        ],
+    )
+
+
+def _failure_alert(job):
+    if job.status == "failed":
+        return dbc.Alert([html.B("The analysis failed: "), job.error or job.progress_message], color="danger")
+    if job.status == "cancelled":
+        return dbc.Alert("This job was cancelled.", color="secondary")
+    return None
+
+
+# Start following the job as soon as the page shows it (the script reconnects and falls back by itself).
+clientside_callback(
+    """
+    function(jobId) {
+        if (jobId && window.rtcheck) { window.rtcheck.watchJob(jobId, "job-events"); }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(ids.JOB_ID, "modified_timestamp"),
+    Input(ids.JOB_ID, "data"),
+)
+
+clientside_callback(
+    """
+    function(events, jobId) {
+        const noUpdate = window.dash_clientside.no_update;
+        if (!events || events.job_id !== jobId) { return [noUpdate, noUpdate, noUpdate, noUpdate]; }
+        const lines = (events.log || []).map(function (e) {
+            return "[" + String(e.percent).padStart(3) + "%] " + e.step + ": " + e.message; });
+        const text = lines.length ? lines.join("\\n") : (events.message || "");
+        const transport = {websocket: "live", reconnecting: "connection lost, reconnecting…",
+                           polling: "live updates unavailable, checking every 2 s", connecting: "connecting…"};
+        return [events.percent, events.percent + "%", text, transport[events.transport] || ""];
+    }
+    """,
+    Output(ids.JOB_PROGRESS_BAR, "value"),
+    Output(ids.JOB_PROGRESS_BAR, "label"),
+    Output(ids.JOB_LOG, "children"),
+    Output("job-transport", "children"),
+    Input(ids.JOB_EVENTS, "data"),
+    State(ids.JOB_ID, "data"),
+)
+
+
+@callback(
+    Output(ids.JOB_RESULTS, "children"),
+    Output(ids.JOB_PROGRESS, "style"),
+    Output(ids.JOB_ALERT, "children"),
+    Output("job-title", "children"),
+    Output(ids.CANCEL_BUTTON, "style"),
+    Output(ids.RETRY_BUTTON, "style"),
+    Input(ids.JOB_EVENTS, "data"),
+    State(ids.JOB_ID, "data"),
+    State(ids.JOB_RESULTS, "children"),
+    prevent_initial_call=True,
+)
+def show_outcome(events, job_id, shown):
+    """When the stream reports the end, show the results (or why there are none) in place."""
+    if not events or events.get("job_id") != job_id:
+        return (no_update,) * 6
+    found = services()
+    job = get_job(found.db, job_id)
+    if job is None:
+        return None, {"display": "none"}, error_alert("the job was deleted."), no_update, no_update, no_update
+    upload = get_upload(found.db, job.upload_id)
+    filename = upload.filename if upload else "(file deleted)"
+    title = [filename, " ", status_badge(job.status)]
+    hide, show = {"display": "none"}, {}
+    buttons = (show if job.status in ACTIVE else hide, show if job.status in ("failed", "cancelled") else hide)
+    if job.status == "succeeded" and not shown:
+        result = cached_result(found.db, job_id, job.event_seq)
+        return results_view(job, result, filename, {}), hide, None, title, *buttons
+    if job.status in ("failed", "cancelled"):
+        return no_update, show, _failure_alert(job), title, *buttons
+    return no_update, no_update, no_update, title, *buttons
+
+
+@callback(
+    Output(ids.JOB_ALERT, "children", allow_duplicate=True),
+    Input(ids.CANCEL_BUTTON, "n_clicks"),
+    Input(ids.RETRY_BUTTON, "n_clicks"),
+    State(ids.JOB_ID, "data"),
+    prevent_initial_call=True,
+)
+def cancel_or_retry(_cancel, _retry, job_id):
+    found = services()
+    job = get_job(found.db, job_id)
+    try:
+        if dash.ctx.triggered_id == ids.CANCEL_BUTTON:
+            event = cancel_job(found.db, job_id)
+            found.publisher.publish(event)
+            found.dispatcher.cancel(job.celery_task_id, running=job.status == "running")
+            return dbc.Alert("Cancelled.", color="secondary")
+        event = retry_job(found.db, job_id)
+        found.publisher.publish(event)
+        found.dispatcher.submit(job_id, attempt=job.attempts + 1)
+        return [
+            dbc.Alert("Queued again.", color="info"),
+            dcc.Location(id="job-reload", href=dash.get_relative_path(f"/jobs/{job_id}"), refresh=True),
+        ]
+    except TransitionError as exc:
+        return error_alert(str(exc), "Not possible")
+
+
+@callback(
+    Output(ids.MAIN_GRAPH, "figure"),
+    Input(ids.ROWS_GRID, "selectedRows"),
+    Input(ids.HEAD_SELECT, "value"),
+    Input(ids.PLOT_TABS, "value"),
+    State(ids.JOB_ID, "data"),
+    prevent_initial_call=True,
+)
+def redraw(selected, head, plot, job_id):
+    """The plot follows the head group, the kind of plot, and the rows selected in the table."""
+    found = services()
+    job = get_job(found.db, job_id)
+    result = cached_result(found.db, job_id, job.event_seq)
+    return build_figure(result, head, plot, [row["row"] for row in selected or []])
+
+
+@callback(
+    Output(ids.ROWS_GRID, "selectedRows"),
+    Output(ids.ROWS_GRID, "scrollTo"),
+    Input(ids.MAIN_GRAPH, "clickData"),
+    Input(ids.MAIN_GRAPH, "selectedData"),
+    prevent_initial_call=True,
+)
+def select_from_plot(click, box):
+    """A click on a point selects its row (and scrolls to it); a box or lasso selects many."""
+    data = click if f"{ids.MAIN_GRAPH}.clickData" in dash.ctx.triggered_prop_ids else box
+    points = (data or {}).get("points", [])
+    rows = sorted({int(p["customdata"][0]) for p in points if p.get("customdata")})
+    if not rows:
+        return no_update, no_update
+    return [{"row": row} for row in rows], {"rowId": str(rows[0]), "rowPosition": "middle"}
+
+
+@callback(
+    Output(ids.ROWS_GRID, "dashGridOptions"),
+    Input(ids.QUICK_SEARCH, "value"),
+    State(ids.ROWS_GRID, "dashGridOptions"),
+    prevent_initial_call=True,
+)
+def quick_search(text, options):
+    return {**(options or {}), "quickFilterText": text or ""}
+
+
+# Keep the head group, plot and tab in the address (replaceState: no page reload, shareable link).
+clientside_callback(
+    """
+    function(head, plot, tab) {
+        const params = new URLSearchParams(window.location.search);
+        if (head) { params.set("head", head); }
+        if (plot) { params.set("plot", plot); }
+        if (tab) { params.set("tab", tab); }
+        window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("job-url-state", "data"),
+    Input(ids.HEAD_SELECT, "value"),
+    Input(ids.PLOT_TABS, "value"),
+    Input(ids.MAIN_TABS, "active_tab"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    """
+    function(png, svg) {
+        const which = window.dash_clientside.callback_context.triggered_id;
+        const graph = document.querySelector("#main-graph .js-plotly-plot");
+        if (graph && window.Plotly) {
+            window.Plotly.downloadImage(graph, {format: which === "figure-svg-button" ? "svg" : "png",
+                                                filename: "rt-check", width: 1400, height: 900});
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(ids.FIGURE_PNG_BUTTON, "title"),
+    Input(ids.FIGURE_PNG_BUTTON, "n_clicks"),
+    Input(ids.FIGURE_SVG_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.DOWNLOAD_FIGURE, "data"),
+    Input(ids.FIGURE_HTML_BUTTON, "n_clicks"),
+    State(ids.HEAD_SELECT, "value"),
+    State(ids.PLOT_TABS, "value"),
+    State(ids.ROWS_GRID, "selectedRows"),
+    State(ids.JOB_ID, "data"),
+    prevent_initial_call=True,
+)
+def figure_as_html(_clicks, head, plot, selected, job_id):
+    """The figure as a standalone interactive HTML file (plotly.js embedded; no internet needed)."""
+    found = services()
+    job = get_job(found.db, job_id)
+    figure = build_figure(
+        cached_result(found.db, job_id, job.event_seq), head, plot, [row["row"] for row in selected or []]
+    )
+    return {"content": figure.to_html(include_plotlyjs=True, full_html=True), "filename": f"rt-check-{plot}.html"}

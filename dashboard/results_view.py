@@ -1,0 +1,375 @@
+"""Builders for a finished job's results: cards, plots, tables and downloads (no callbacks here)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import dash
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from analysis.params import Parameters
+from analysis.result import AnalysisResult
+from dashboard import figures, ids
+from dashboard.components import status_badge, status_explanation, summary_card
+from store.db import Database
+from store.results import load_result
+
+PLOTS = {"rt": "RT vs Log P", "observed": "Predicted vs observed", "residuals": "Residuals"}
+TABS = {
+    "peaks": "Peaks",
+    "model": "Model",
+    "fragments": "Fragments",
+    "oac": "O-acetylation",
+    "isomers": "Isomer series",
+    "invalid": "Invalid rows",
+}
+GRID_COLUMNS = [
+    ("row", "row", 80, "agNumberColumnFilter"),
+    ("name", "name", 190, "agTextColumnFilter"),
+    ("status", "status", 120, "agTextColumnFilter"),
+    ("rt", "RT", 90, "agNumberColumnFilter"),
+    ("predicted_rt", "predicted", 100, "agNumberColumnFilter"),
+    ("pi_low", "PI low", 90, "agNumberColumnFilter"),
+    ("pi_high", "PI high", 90, "agNumberColumnFilter"),
+    ("residual", "residual", 95, "agNumberColumnFilter"),
+    ("q_value", "q", 90, "agNumberColumnFilter"),
+    ("flags", "flags", 200, "agTextColumnFilter"),
+    ("fragment_of", "fragment of", 110, "agNumberColumnFilter"),
+    ("series", "series", 80, "agNumberColumnFilter"),
+    ("prefix", "prefix", 140, "agTextColumnFilter"),
+    ("volume", "volume", 110, "agNumberColumnFilter"),
+    ("merged_volume", "merged volume", 130, "agNumberColumnFilter"),
+    ("log_p", "Log P", 85, "agNumberColumnFilter"),
+    ("anchor", "anchor", 90, "agTextColumnFilter"),
+    ("reason", "reason", 520, "agTextColumnFilter"),
+]
+
+
+@functools.lru_cache(maxsize=4)
+def cached_result(db: Database, job_id: str, version: int) -> AnalysisResult | None:
+    """A job's stored result; `version` (the job's event number) changes when a rerun replaces it."""
+    return load_result(db, job_id)
+
+
+def grid_records(result: AnalysisResult) -> list[dict]:
+    names = [name for name, *_ in GRID_COLUMNS] + list(result.extra_columns)
+    rows = result.rows[names].copy()
+    rows["anchor"] = rows["anchor"].map(lambda v: "" if v is pd.NA or v is None else ("yes" if v else "no"))
+    rows["flags"] = rows["flags"].map(lambda f: "; ".join(f))
+    plain = rows.astype(object).where(rows.notna(), None)
+    return plain.to_dict(orient="records")
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def summary_cards(job, result: AnalysisResult, filename: str) -> html.Div:
+    metrics, summary, source = result.metrics, result.summary, result.provenance["input"]
+    counts = summary["counts"]
+    duration = result.provenance.get("duration_seconds")
+    cards = dbc.Row(
+        [
+            summary_card("rows", f"{summary['n_rows']:,}", " ".join(f"{k} {v}" for k, v in counts.items() if v)),
+            summary_card("outliers", counts["outlier"], f"of {counts['valid'] + counts['outlier']} assessed"),
+            summary_card(
+                "anchors used",
+                f"{metrics.get('n_anchors_used') or 0} / {summary['n_anchors']}",
+                f"{summary['n_anchors_usable']} after removing fragments",
+            ),
+            summary_card(
+                "LOO RMSEP",
+                f"{_fmt(metrics.get('loo_rmsep'))} min",
+                f"Q² {_fmt(metrics.get('loo_q2'), 4)}; head-group-out {_fmt(metrics.get('lohgo_rmsep'))} min",
+            ),
+            summary_card(
+                "with a prediction interval",
+                f"{(metrics.get('coverage') or 0) * 100:.1f} %",
+                f"Log P line LOO RMSEP {_fmt(metrics.get('log_p_line_loo_rmsep'))} min",
+            ),
+            summary_card(
+                "analysis time",
+                f"{duration:.2f} s" if duration is not None else "–",
+                f"finished {str(job.finished_at)[:19]} UTC",
+            ),
+        ],
+        className="g-2",
+    )
+    defaults = Parameters().to_dict()
+    params = ", ".join(
+        f"{k} = {v}" + (" (changed)" if defaults.get(k) != v else "") for k, v in result.parameters.items()
+    )
+    model_line = summary["model"] if summary["model"] != "fitted" else result.models[0].get("formula", "")
+    return html.Div(
+        [
+            html.Div([status_badge(status, count) for status, count in counts.items()], className="mb-2"),
+            cards,
+            html.Div(
+                [
+                    html.B("Input: "),
+                    f"{filename} ({source['rows']:,} rows, {source['format'].upper()}), SHA-256 ",
+                    html.Code(source["sha256"], className="small"),
+                ],
+                className="small mt-1",
+            ),
+            html.Div([html.B("Model: "), model_line], className="small"),
+            html.Div([html.B("Parameters: "), params], className="small mb-2"),
+        ]
+    )
+
+
+def downloads(job_id: str) -> html.Div:
+    base = dash.get_relative_path(f"/api/jobs/{job_id}")
+    link = "btn btn-outline-secondary btn-sm me-1"
+    return html.Div(
+        [
+            html.Span("Download: ", className="small me-1"),
+            html.A(
+                [html.I(className="bi bi-filetype-csv me-1"), "CSV"],
+                href=f"{base}/results.csv",
+                className=link,
+                download="",
+            ),
+            html.A(
+                [html.I(className="bi bi-file-earmark-spreadsheet me-1"), "XLSX"],
+                href=f"{base}/results.xlsx",
+                className=link,
+                download="",
+            ),
+            html.A(
+                [html.I(className="bi bi-filetype-json me-1"), "JSON"],
+                href=f"{base}/results.json",
+                className=link,
+                download="",
+            ),
+            html.Span(" figure: ", className="small ms-2 me-1"),
+            dbc.Button("PNG", id=ids.FIGURE_PNG_BUTTON, size="sm", outline=True, color="secondary", className="me-1"),
+            dbc.Button("SVG", id=ids.FIGURE_SVG_BUTTON, size="sm", outline=True, color="secondary", className="me-1"),
+            dbc.Button("HTML", id=ids.FIGURE_HTML_BUTTON, size="sm", outline=True, color="secondary"),
+            dcc.Download(id=ids.DOWNLOAD_FIGURE),
+        ],
+        className="mb-2",
+    )
+
+
+def head_options(result: AnalysisResult) -> list[dict]:
+    counts = result.rows.loc[result.rows["status"] != "invalid", "head"].value_counts()
+    options = [{"label": f"all head groups ({int(counts.sum())} peaks)", "value": "all"}]
+    options += [{"label": f"{head} ({count})", "value": head} for head, count in sorted(counts.items())]
+    return options
+
+
+def build_figure(result: AnalysisResult, head: str, plot: str, selected=()):
+    rows = result.rows
+    if plot == "observed":
+        return figures.predicted_vs_observed(rows, selected)
+    if plot == "residuals":
+        return figures.residuals(rows, selected)
+    return figures.rt_vs_logp(rows, None if head in (None, "all") else head, selected)
+
+
+def peaks_tab(result: AnalysisResult, head: str, plot: str) -> html.Div:
+    column_defs = [
+        {
+            "field": field,
+            "headerName": header,
+            "width": width,
+            "filter": kind,
+            **({"cellRenderer": "StatusBadge"} if field == "status" else {}),
+            **({"cellRenderer": "Flags"} if field == "flags" else {}),
+            **({"pinned": "left"} if field in ("row", "name") else {}),
+        }
+        for field, header, width, kind in GRID_COLUMNS
+    ] + [{"field": name, "headerName": name, "filter": "agTextColumnFilter"} for name in result.extra_columns]
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dcc.Dropdown(id=ids.HEAD_SELECT, options=head_options(result), value=head, clearable=False),
+                        md=4,
+                    ),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id=ids.PLOT_TABS,
+                            options=[{"label": v, "value": k} for k, v in PLOTS.items()],
+                            value=plot,
+                            inline=True,
+                            className="pt-1",
+                        ),
+                        md=8,
+                    ),
+                ],
+                className="mb-2 g-2",
+            ),
+            dcc.Loading(
+                dcc.Graph(
+                    id=ids.MAIN_GRAPH,
+                    figure=build_figure(result, head, plot),
+                    config={"displaylogo": False, "toImageButtonOptions": {"filename": "rt-check"}},
+                ),
+                delay_show=300,
+            ),
+            html.Small(
+                "Click a point to select its row; box- or lasso-select several. Selecting rows in the table "
+                "marks their points.",
+                className="text-muted d-block mb-2",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Input(id=ids.QUICK_SEARCH, placeholder="search every column…", size="sm", debounce=0.3),
+                        md=4,
+                    ),
+                ],
+                className="mb-1",
+            ),
+            dag.AgGrid(
+                id=ids.ROWS_GRID,
+                rowData=grid_records(result),
+                columnDefs=column_defs,
+                defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True},
+                getRowId="String(params.data.row)",
+                dashGridOptions={
+                    "rowSelection": {"mode": "multiRow", "enableClickSelection": True},
+                    "animateRows": False,
+                    "tooltipShowDelay": 300,
+                    "pagination": False,
+                },
+                style={"height": "520px"},
+                className="ag-theme-quartz",
+            ),
+        ]
+    )
+
+
+def simple_grid(frame: pd.DataFrame, grid_id: str, empty: str, height: int = 420) -> html.Div:
+    if frame is None or frame.empty:
+        return html.P(empty, className="text-muted")
+    plain = frame.astype(object).where(frame.notna(), None)
+    return dag.AgGrid(
+        id=grid_id,
+        rowData=plain.to_dict(orient="records"),
+        columnDefs=[{"field": c, "filter": True, "sortable": True, "resizable": True} for c in frame.columns],
+        style={"height": f"{height}px"},
+        className="ag-theme-quartz",
+        dashGridOptions={"animateRows": False},
+    )
+
+
+def model_tab(result: AnalysisResult) -> html.Div:
+    model = result.models[0]
+    if model.get("status") != "fitted":
+        return dbc.Alert(["No model was fitted: ", model.get("reason", "")], color="warning")
+    coefficient_rows = pd.DataFrame(model["coefficients"])[
+        ["term", "label", "estimate", "std_error", "ci95_low", "ci95_high"]
+    ].round(5)
+    offsets = pd.DataFrame(model.get("head_group_offsets", []))
+    metrics = pd.DataFrame(
+        [
+            ("anchors in the fit", model["n_anchors_used"]),
+            ("anchors left out (screening)", model["n_downweighted"]),
+            ("residual SD σ (min)", round(model["residual_sd"], 4)),
+            ("head-group SD τ (min)", round(model.get("head_group_sd", 0), 4)),
+            ("residual degrees of freedom", model["df_resid"]),
+            ("LOO RMSEP (min)", round(model["loo_rmsep"], 4)),
+            ("LOO RMSEP counting left-out anchors", round(model["loo_rmsep_all_anchors"], 4)),
+            ("LOO Q²", round(model["loo_q2"], 5)),
+            ("leave-one-head-group-out RMSEP (min)", round(model["lohgo_rmsep"], 4)),
+            (
+                "head groups scored / not scorable",
+                f"{', '.join(model['lohgo_groups_scored'])} / {', '.join(model['lohgo_groups_unscorable']) or 'none'}",
+            ),
+        ],
+        columns=["figure", "value"],
+    )
+    dropped = pd.DataFrame(model.get("dropped_terms", []), columns=["term", "reason"])
+    down = pd.DataFrame(model.get("downweighted_anchors", []), columns=["row", "name", "rt"])
+    baseline = result.models[1] if len(result.models) > 1 else {}
+    return html.Div(
+        [
+            html.P(html.Code(model["formula"]), className="mb-2"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.H6("Coefficients (± standard error, 95 % interval)"),
+                            dbc.Table.from_dataframe(
+                                coefficient_rows, size="sm", striped=True, className="table-compact"
+                            ),
+                            html.H6("Fit"),
+                            dbc.Table.from_dataframe(metrics, size="sm", className="table-compact"),
+                        ],
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        [
+                            dcc.Graph(figure=figures.coefficients(model), config={"displaylogo": False}),
+                            html.H6("Head-group offsets"),
+                            dbc.Table.from_dataframe(offsets.round(4), size="sm", className="table-compact")
+                            if not offsets.empty
+                            else html.P("none", className="text-muted"),
+                        ],
+                        lg=6,
+                    ),
+                ]
+            ),
+            html.H6("Terms left out"),
+            dbc.Table.from_dataframe(dropped, size="sm", className="table-compact")
+            if not dropped.empty
+            else html.P("none", className="text-muted small"),
+            html.H6("Anchors left out of the fit"),
+            dbc.Table.from_dataframe(down, size="sm", className="table-compact")
+            if not down.empty
+            else html.P("none", className="text-muted small"),
+            html.P(
+                f"For comparison, one straight line of RT on Log P over the same anchors: LOO RMSEP "
+                f"{_fmt(baseline.get('loo_rmsep'))} min.",
+                className="small text-muted",
+            ),
+        ]
+    )
+
+
+def results_view(job, result: AnalysisResult, filename: str, query: dict) -> html.Div:
+    head = query.get("head", "all")
+    if head != "all" and head not in set(result.rows["head"].dropna()):
+        head = "all"
+    plot = query.get("plot", "rt") if query.get("plot") in PLOTS else "rt"
+    tab = query.get("tab", "peaks") if query.get("tab") in TABS else "peaks"
+    panes = {
+        "peaks": peaks_tab(result, head, plot),
+        "model": model_tab(result),
+        "fragments": simple_grid(result.fragments, "fragments-grid", "No in-source fragments were found."),
+        "oac": html.Div(
+            [
+                html.P(
+                    f"Median shift of consistent pairs: "
+                    f"{_fmt(result.summary.get('oac_median_shift'))} min (reversed phase: small and "
+                    "positive expected).",
+                    className="small",
+                ),
+                simple_grid(result.oacetylation, "oac-grid", "No O-acetylated species."),
+            ]
+        ),
+        "isomers": simple_grid(result.isomer_pairs, "isomers-grid", "No name has more than one peak."),
+        "invalid": simple_grid(result.invalid_rows(), "invalid-grid", "Every row was valid."),
+    }
+    return html.Div(
+        [
+            summary_cards(job, result, filename),
+            status_explanation(),
+            downloads(str(job.id)),
+            dbc.Tabs(
+                [dbc.Tab(panes[key], label=label, tab_id=key, className="pt-2") for key, label in TABS.items()],
+                id=ids.MAIN_TABS,
+                active_tab=tab,
+            ),
+        ]
+    )
