@@ -61,6 +61,7 @@ def test_bad_values_are_refused_with_the_variable_named(monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_MB", "-3")
     with pytest.raises(ValidationError, match="max_upload_mb"):
         Settings(_env_file=None)
+    monkeypatch.delenv("MAX_UPLOAD_MB")
     with pytest.raises(ValidationError, match="JOB_TIME_LIMIT"):
         Settings(_env_file=None, job_soft_time_limit=100, job_time_limit=50)
 
