@@ -20,7 +20,9 @@ from settings import get_settings
 
 _settings = get_settings()
 celery_app = make_celery_app(_settings)
-app = create_app(_settings, celery=celery_app)
+# A process the local pool spawns runs this file again as __mp_main__: it must build the app
+# (its pages and callbacks) but start no pool or timers of its own.
+app = create_app(_settings, celery=celery_app, start_background=__name__ != "__mp_main__")
 server = app.server
 
 if "gunicorn" in os.path.basename(sys.argv[0]):

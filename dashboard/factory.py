@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
         suppress_callback_exceptions=True,
         title="Ganglioside RT check",
         update_title=None,
+        on_error=show_callback_error,
     )
     server = app.server
     server.secret_key = settings.secret_key
@@ -106,6 +107,25 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     return app
 
 
+def show_callback_error(error: Exception) -> None:
+    """Any callback that fails shows a readable alert (and is logged), never a blank page."""
+    log.exception("callback failed", exc_info=error)
+    dash.set_props(
+        ids.GLOBAL_ALERT,
+        {
+            "children": dbc.Alert(
+                [
+                    html.B("Something went wrong: "),
+                    f"{type(error).__name__}: {error}. The details are in the server log; "
+                    "reload the page to try again.",
+                ],
+                color="danger",
+                dismissable=True,
+            )
+        },
+    )
+
+
 def root_layout():
     """Navbar and page container. Stores written by background callbacks and sockets live here,
     so they exist whichever page the user is on when an update arrives."""
@@ -122,7 +142,7 @@ def root_layout():
                 dark=True,
                 class_name="mb-3",
             ),
-            dbc.Container(dash.page_container, fluid=True, class_name="pb-4"),
+            dbc.Container([html.Div(id=ids.GLOBAL_ALERT), dash.page_container], fluid=True, class_name="pb-4"),
             dcc.Location(id=ids.REDIRECT, refresh="callback-nav"),
             dcc.Store(id=ids.JOB_EVENTS),
             dcc.Store(id=ids.ALL_JOBS),

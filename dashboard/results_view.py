@@ -55,12 +55,29 @@ def cached_result(db: Database, job_id: str, version: int) -> AnalysisResult | N
     return load_result(db, job_id)
 
 
+GRID_ROW_LIMIT = 20_000  # beyond this the browser table shows the rows that need attention first
+STATUS_PRIORITY = {"outlier": 0, "invalid": 1, "unassessed": 2, "fragment": 3, "valid": 4}
+
+
+def grid_rows_shown(result: AnalysisResult) -> pd.DataFrame:
+    """All rows, or for very large tables the most important GRID_ROW_LIMIT (outliers and flagged first)."""
+    rows = result.rows
+    if len(rows) <= GRID_ROW_LIMIT:
+        return rows
+    flagged = rows["flags"].map(bool)
+    rank = rows["status"].map(STATUS_PRIORITY) * 2 + (~flagged).astype(int)
+    chosen = rows.assign(_rank=rank).sort_values(["_rank", "row"], kind="stable").head(GRID_ROW_LIMIT)
+    return chosen.drop(columns="_rank").sort_values("row")
+
+
 def grid_records(result: AnalysisResult) -> list[dict]:
     names = [name for name, *_ in GRID_COLUMNS] + list(result.extra_columns)
-    rows = result.rows[names].copy()
+    rows = grid_rows_shown(result)[names].copy()
     rows["anchor"] = rows["anchor"].map(lambda v: "" if v is pd.NA or v is None else ("yes" if v else "no"))
     rows["flags"] = rows["flags"].map(lambda f: "; ".join(f))
     plain = rows.astype(object).where(rows.notna(), None)
+    # AG Grid wants string row ids, and its expressions cannot call String(): give one per row.
+    plain["key"] = rows["row"].astype(str)
     return plain.to_dict(orient="records")
 
 
@@ -174,6 +191,16 @@ def build_figure(result: AnalysisResult, head: str, plot: str, selected=()):
     return figures.rt_vs_logp(rows, None if head in (None, "all") else head, selected)
 
 
+def truncation_note(result: AnalysisResult):
+    if len(result.rows) <= GRID_ROW_LIMIT:
+        return None
+    return html.Small(
+        f"Showing {GRID_ROW_LIMIT:,} of {len(result.rows):,} rows: outliers and flagged rows first. "
+        "The CSV and XLSX downloads hold every row.",
+        className="text-warning",
+    )
+
+
 def peaks_tab(result: AnalysisResult, head: str, plot: str) -> html.Div:
     column_defs = [
         {
@@ -227,6 +254,7 @@ def peaks_tab(result: AnalysisResult, head: str, plot: str) -> html.Div:
                         dbc.Input(id=ids.QUICK_SEARCH, placeholder="search every column…", size="sm", debounce=0.3),
                         md=4,
                     ),
+                    dbc.Col(truncation_note(result), md=8),
                 ],
                 className="mb-1",
             ),
@@ -235,7 +263,7 @@ def peaks_tab(result: AnalysisResult, head: str, plot: str) -> html.Div:
                 rowData=grid_records(result),
                 columnDefs=column_defs,
                 defaultColDef={"sortable": True, "resizable": True, "floatingFilter": True},
-                getRowId="String(params.data.row)",
+                getRowId="params.data.key",
                 dashGridOptions={
                     "rowSelection": {"mode": "multiRow", "enableClickSelection": True},
                     "animateRows": False,

@@ -97,3 +97,16 @@ def database(database_url):
     upgrade(db)
     yield db
     db.dispose()
+
+
+@pytest.fixture(scope="session")
+def private_redis():
+    """A Redis of our own on a free port, so tests may flush or restart it without disturbing anyone."""
+    try:
+        server = services.start_private_redis()
+    except RuntimeError as exc:
+        services.unavailable(str(exc))
+    if server is None:
+        services.unavailable("redis-server is not installed (apt-get install redis-server)")
+    yield server
+    server.remove()

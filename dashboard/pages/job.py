@@ -43,6 +43,7 @@ def layout(job_id: str | None = None, **query):
         children=[
             dcc.Store(id=ids.JOB_ID, data=str(job.id)),
             dcc.Store(id="job-url-state"),
+            dcc.Store(id="job-watch"),
             html.Div(
                 [
                     html.H3([filename, " ", status_badge(job.status)], className="d-inline-block me-3", id="job-title"),
@@ -103,7 +104,7 @@ clientside_callback(
         return window.dash_clientside.no_update;
     }
     """,
-    Output(ids.JOB_ID, "modified_timestamp"),
+    Output("job-watch", "data"),
     Input(ids.JOB_ID, "data"),
 )
 
@@ -202,7 +203,12 @@ def redraw(selected, head, plot, job_id):
     found = services()
     job = get_job(found.db, job_id)
     result = cached_result(found.db, job_id, job.event_seq)
-    return build_figure(result, head, plot, [row["row"] for row in selected or []])
+    return build_figure(result, head, plot, selected_row_numbers(selected))
+
+
+def selected_row_numbers(selected) -> list[int]:
+    """Rows picked in the grid carry their data; rows picked from the plot only their key."""
+    return [int(item.get("row", item.get("key"))) for item in selected or []]
 
 
 @callback(
@@ -219,7 +225,7 @@ def select_from_plot(click, box):
     rows = sorted({int(p["customdata"][0]) for p in points if p.get("customdata")})
     if not rows:
         return no_update, no_update
-    return [{"row": row} for row in rows], {"rowId": str(rows[0]), "rowPosition": "middle"}
+    return [{"key": str(row)} for row in rows], {"rowId": str(rows[0]), "rowPosition": "middle"}
 
 
 @callback(
@@ -283,7 +289,5 @@ def figure_as_html(_clicks, head, plot, selected, job_id):
     """The figure as a standalone interactive HTML file (plotly.js embedded; no internet needed)."""
     found = services()
     job = get_job(found.db, job_id)
-    figure = build_figure(
-        cached_result(found.db, job_id, job.event_seq), head, plot, [row["row"] for row in selected or []]
-    )
+    figure = build_figure(cached_result(found.db, job_id, job.event_seq), head, plot, selected_row_numbers(selected))
     return {"content": figure.to_html(include_plotlyjs=True, full_html=True), "filename": f"rt-check-{plot}.html"}

@@ -247,18 +247,13 @@ def _parameters(values, control_ids) -> Parameters:
     return parse_parameters({c["name"]: v for v, c in zip(values, control_ids, strict=True) if v not in (None, "")})
 
 
-def _file_card(name: str, table, error: str | None = None) -> dbc.Card:
+def _file_card(name: str, table, error: str | None = None) -> html.Div:
     if table is None:
-        return dbc.Card(
-            dbc.CardBody(
-                [
-                    html.H6([html.I(className="bi bi-x-circle text-danger me-1"), name]),
-                    dbc.Alert(error, color="danger", className="mb-0 py-2"),
-                ]
-            ),
-            className="mb-2 file-card",
-            **{"data-file": name},
-        )
+        body = [
+            html.H6([html.I(className="bi bi-x-circle text-danger me-1"), name]),
+            dbc.Alert(error, color="danger", className="mb-0 py-2"),
+        ]
+        return html.Div(dbc.Card(dbc.CardBody(body), className="mb-2"), className="file-card", **{"data-file": name})
     bad_rows = sorted({issue.row for issue in table.issues})
     header = [
         html.I(
@@ -333,7 +328,6 @@ def analyze_allowed(staged, invalid, values, running, control_ids):
 
 
 @callback(
-    Output(ids.REDIRECT, "href"),
     Output(ids.ANALYZE_RESULT, "data"),
     Input(ids.ANALYZE_BUTTON, "n_clicks"),
     State(ids.STAGED, "data"),
@@ -341,6 +335,7 @@ def analyze_allowed(staged, invalid, values, running, control_ids):
     State({"type": ids.PARAM_INPUT, "name": ALL}, "id"),
     State(ids.NOTIFY_EMAIL, "value"),
     background=True,
+    interval=250,  # ms between progress polls; the stream carries the detail
     running=[(Output(ids.ANALYZE_RUNNING, "data"), True, False)],
     progress=[Output(ids.ANALYZE_PROGRESS, "data")],
     prevent_initial_call=True,
@@ -355,17 +350,17 @@ def analyze(set_progress, _clicks, staged, values, control_ids, email):
     try:
         params = _parameters(values, control_ids)
     except SubmissionError as exc:
-        return no_update, {"error": exc.message}
+        return {"error": exc.message}
     runnable = [item for item in staged or [] if item["invalid_rows"] == 0 or params.on_invalid_rows == "skip"]
     if not runnable:
-        return no_update, {"error": "no file can be analysed with these parameters"}
+        return {"error": "no file can be analysed with these parameters"}
     try:
         jobs = [
             create_job_for_upload(db, item["upload_id"], parameters=params.to_dict(), notify_email=email or None)
             for item in runnable
         ]
     except LookupError as exc:
-        return no_update, {"error": str(exc)}
+        return {"error": str(exc)}
     job_ids = [str(job.id) for job in jobs]
     for job in jobs:
         context.publisher.publish(_queued_event(db, job.id))
@@ -395,7 +390,7 @@ def analyze(set_progress, _clicks, staged, values, control_ids, email):
             on_progress=report,
         )
         _wait_until_finished(db, job_id, settings.job_time_limit)  # taken by another worker meanwhile
-    return dash.get_relative_path(f"/jobs/{job_ids[0]}"), {"job_ids": job_ids}
+    return {"job_ids": job_ids, "href": dash.get_relative_path(f"/jobs/{job_ids[0]}")}
 
 
 def _queued_event(db, job_id):
@@ -412,6 +407,21 @@ def _wait_until_finished(db, job_id: str, limit: float) -> None:
         if job is None or job.status in TERMINAL_STATUSES:
             return
         time.sleep(0.5)
+
+
+# Move to the results when they are ready, unless the user has gone to another page meanwhile.
+clientside_callback(
+    """
+    function(result) {
+        const prefix = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix;
+        if (result && result.href && window.location.pathname === prefix) { return result.href; }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(ids.REDIRECT, "href"),
+    Input(ids.ANALYZE_RESULT, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

@@ -15,19 +15,6 @@ from tests import services
 from tests.stack import CeleryWorker, LiveServer, stack_env
 
 
-@pytest.fixture(scope="session")
-def private_redis():
-    """A Redis of our own, so tests may restart it without disturbing anyone."""
-    try:
-        server = services.start_private_redis()
-    except RuntimeError as exc:
-        services.unavailable(str(exc))
-    if server is None:
-        services.unavailable("redis-server is not installed (apt-get install redis-server)")
-    yield server
-    server.remove()
-
-
 @dataclasses.dataclass
 class Stack:
     settings: Settings
