@@ -576,7 +576,10 @@ def _with_hover_text(peaks: pd.DataFrame) -> pd.DataFrame:
         hover_rt=[_minutes(peak.get("rt")) for peak in records],
         hover_prediction=[_prediction_text(peak) for peak in records],
         hover_residual=[_residual_text(peak) for peak in records],
-        hover_reason=[_reason_text(peak) for peak in records],
+        # Many points: the reason (long, and in the table anyway) would dominate the figure's size.
+        hover_reason=[_reason_text(peak) for peak in records]
+        if len(records) <= WEBGL_THRESHOLD
+        else ["(reason in the table)"] * len(records),
     )
 
 

@@ -365,39 +365,64 @@ def model_tab(result: AnalysisResult) -> html.Div:
     )
 
 
-def results_view(job, result: AnalysisResult, filename: str, query: dict) -> html.Div:
-    head = query.get("head", "all")
+OVERVIEW_LIMIT = 3_000  # peaks above which the page opens on one head group instead of all
+
+
+def default_head(result: AnalysisResult) -> str:
+    assessed = result.rows.loc[result.rows["status"] != "invalid", "head"]
+    if len(assessed) <= OVERVIEW_LIMIT or assessed.empty:
+        return "all"
+    return str(assessed.value_counts().index[0])
+
+
+def view_choice(result: AnalysisResult, query: dict) -> tuple[str, str, str]:
+    """Head group, plot and tab from the address, falling back to the defaults.
+
+    Large results open on their largest head group: drawing every group's panel at once takes
+    the browser several seconds there, and the overview is one choice away in the dropdown.
+    """
+    head = query.get("head") or default_head(result)
     if head != "all" and head not in set(result.rows["head"].dropna()):
         head = "all"
-    plot = query.get("plot", "rt") if query.get("plot") in PLOTS else "rt"
-    tab = query.get("tab", "peaks") if query.get("tab") in TABS else "peaks"
-    panes = {
-        "peaks": peaks_tab(result, head, plot),
-        "model": model_tab(result),
-        "fragments": simple_grid(result.fragments, "fragments-grid", "No in-source fragments were found."),
-        "oac": html.Div(
+    plot = query.get("plot") if query.get("plot") in PLOTS else "rt"
+    tab = query.get("tab") if query.get("tab") in TABS else "peaks"
+    return head, plot, tab
+
+
+def tab_content(result: AnalysisResult, tab: str, head: str = "all", plot: str = "rt"):
+    """One tab's content, built only when the tab is shown (large tables make every tab costly)."""
+    if tab == "model":
+        return model_tab(result)
+    if tab == "fragments":
+        return simple_grid(result.fragments, "fragments-grid", "No in-source fragments were found.")
+    if tab == "oac":
+        return html.Div(
             [
                 html.P(
-                    f"Median shift of consistent pairs: "
-                    f"{_fmt(result.summary.get('oac_median_shift'))} min (reversed phase: small and "
-                    "positive expected).",
+                    f"Median shift of consistent pairs: {_fmt(result.summary.get('oac_median_shift'))} min (reversed "
+                    "phase: small and positive expected).",
                     className="small",
                 ),
                 simple_grid(result.oacetylation, "oac-grid", "No O-acetylated species."),
             ]
-        ),
-        "isomers": simple_grid(result.isomer_pairs, "isomers-grid", "No name has more than one peak."),
-        "invalid": simple_grid(result.invalid_rows(), "invalid-grid", "Every row was valid."),
-    }
+        )
+    if tab == "isomers":
+        return simple_grid(result.isomer_pairs, "isomers-grid", "No name has more than one peak.")
+    if tab == "invalid":
+        return simple_grid(result.invalid_rows(), "invalid-grid", "Every row was valid.")
+    return peaks_tab(result, head, plot)
+
+
+def results_view(job, result: AnalysisResult, filename: str, query: dict) -> html.Div:
+    head, plot, tab = view_choice(result, query)
     return html.Div(
         [
             summary_cards(job, result, filename),
             status_explanation(),
             downloads(str(job.id)),
             dbc.Tabs(
-                [dbc.Tab(panes[key], label=label, tab_id=key, className="pt-2") for key, label in TABS.items()],
-                id=ids.MAIN_TABS,
-                active_tab=tab,
+                [dbc.Tab(label=label, tab_id=key) for key, label in TABS.items()], id=ids.MAIN_TABS, active_tab=tab
             ),
+            html.Div(tab_content(result, tab, head, plot), id=ids.TAB_CONTENT, className="pt-2"),
         ]
     )

@@ -8,7 +8,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 
 from dashboard import ids
 from dashboard.components import error_alert, status_badge
-from dashboard.results_view import build_figure, cached_result, results_view
+from dashboard.results_view import build_figure, cached_result, results_view, tab_content, view_choice
 from dashboard.services import services
 from store.jobs import TransitionError, cancel_job, get_job, get_upload, retry_job
 
@@ -42,7 +42,7 @@ def layout(job_id: str | None = None, **query):
         id="page-job",
         children=[
             dcc.Store(id=ids.JOB_ID, data=str(job.id)),
-            dcc.Store(id="job-url-state"),
+            dcc.Store(id=ids.VIEW_STATE, data=query),
             dcc.Store(id="job-watch"),
             html.Div(
                 [
@@ -229,6 +229,22 @@ def select_from_plot(click, box):
 
 
 @callback(
+    Output(ids.TAB_CONTENT, "children"),
+    Input(ids.MAIN_TABS, "active_tab"),
+    State(ids.VIEW_STATE, "data"),
+    State(ids.JOB_ID, "data"),
+    prevent_initial_call=True,
+)
+def show_tab(tab, view, job_id):
+    """Build a tab when it is chosen, keeping the head group and plot the address remembers."""
+    found = services()
+    job = get_job(found.db, job_id)
+    result = cached_result(found.db, job_id, job.event_seq)
+    head, plot, _ = view_choice(result, view or {})
+    return tab_content(result, tab, head, plot)
+
+
+@callback(
     Output(ids.ROWS_GRID, "dashGridOptions"),
     Input(ids.QUICK_SEARCH, "value"),
     State(ids.ROWS_GRID, "dashGridOptions"),
@@ -238,22 +254,29 @@ def quick_search(text, options):
     return {**(options or {}), "quickFilterText": text or ""}
 
 
-# Keep the head group, plot and tab in the address (replaceState: no page reload, shareable link).
-clientside_callback(
-    """
-    function(head, plot, tab) {
+# Keep the head group, plot and tab in the address (replaceState: no page reload, shareable link),
+# and in a store the tab callback reads. Two callbacks: the selectors exist on the Peaks tab only.
+REMEMBER_VIEW = """
+    function(first, second) {
         const params = new URLSearchParams(window.location.search);
-        if (head) { params.set("head", head); }
-        if (plot) { params.set("plot", plot); }
-        if (tab) { params.set("tab", tab); }
+        const names = %s;
+        [first, second].forEach(function (value, i) { if (names[i] && value) { params.set(names[i], value); } });
         window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
-        return window.dash_clientside.no_update;
+        return Object.fromEntries(params.entries());
     }
-    """,
-    Output("job-url-state", "data"),
+"""
+clientside_callback(
+    REMEMBER_VIEW % '["head", "plot"]',
+    Output(ids.VIEW_STATE, "data"),
     Input(ids.HEAD_SELECT, "value"),
     Input(ids.PLOT_TABS, "value"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    REMEMBER_VIEW % '["tab", null]',
+    Output(ids.VIEW_STATE, "data", allow_duplicate=True),
     Input(ids.MAIN_TABS, "active_tab"),
+    Input(ids.MAIN_TABS, "id"),
     prevent_initial_call=True,
 )
 

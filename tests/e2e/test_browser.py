@@ -225,3 +225,23 @@ def test_every_page_loads_without_console_errors(app_server, page, path):
     page.wait_for_selector("#_pages_content", timeout=30_000)
     page.wait_for_timeout(1500)
     assert page.locator(".dash-fe-error__title").count() == 0  # no Dash error overlay either
+
+
+def test_tabs_build_on_demand_and_the_address_keeps_the_view(app_server, page, porcine_csv):
+    job_id = requests.post(f"{app_server.url}/api/jobs", files={"file": ("porcine.csv", porcine_csv.read_bytes())},
+                           timeout=60).json()["id"]
+    assert wait_until(lambda: app_server.api(f"/api/jobs/{job_id}").json()["status"] == "succeeded", 60)
+    page.goto(f"{app_server.url}/jobs/{job_id}")
+    wait_for_grid(page, "rows-grid")
+    assert page.locator("text=Coefficients").count() == 0  # the Model tab is not built yet
+    page.click("a.nav-link:has-text('Model')")
+    page.wait_for_selector("text=Coefficients")
+    assert "tab=model" in page.url
+    page.click("a.nav-link:has-text('Peaks')")
+    wait_for_grid(page, "rows-grid")
+    page.check("#plot-tabs input[value='residuals']")
+    page.wait_for_function("() => window.location.search.includes('plot=residuals')")
+    page.reload()
+    page.wait_for_selector("#main-graph .js-plotly-plot")
+    assert page.is_checked("#plot-tabs input[value='residuals']")
+    assert "Residuals" in page.inner_text("#main-graph")
