@@ -5,15 +5,17 @@ BIN    := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 
-.PHONY: run test lint example benchmarks clean
+.PHONY: run test lint benchmarks screenshots clean
 
+# The dashboard in embedded mode: SQLite in var/, analyses in local processes, no services.
 run: $(RUNTIME_STAMP)
-	@$(BIN)/python -m analysis --help
-	@mkdir -p var
-	$(BIN)/python -m analysis example --out var/example.csv
-	$(BIN)/python -m analysis run var/example.csv --out var/example-result.xlsx --out var/example-result.json
+	@echo "Ganglioside RT check on http://$${HOST:-127.0.0.1}:$${PORT:-8050}/ (Ctrl+C to stop)"
+	$(BIN)/python app.py
 
+# Everything: lint, import contracts, and every test against real PostgreSQL, Redis, Celery
+# workers and headless Chromium (started by the tests when not running already).
 test: $(DEV_STAMP)
+	@scripts/ensure-test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
@@ -26,6 +28,12 @@ lint: $(DEV_STAMP)
 benchmarks: $(DEV_STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/model_choice.py
+	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python benchmarks/dashboard.py
+
+screenshots: $(DEV_STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/install-system-packages.sh python

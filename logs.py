@@ -47,4 +47,5 @@ def configure_logging(settings: Settings) -> None:
     root.handlers = [h for h in root.handlers if h.get_name() != "rtcheck"] + [handler]
     root.setLevel(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # requests are logged by dashboard.observability
     logging.Formatter.converter = time.gmtime

@@ -184,6 +184,12 @@ def create_blueprint(prefix: str) -> Blueprint:
     def health():
         return health_response()
 
+    @api.get("/openapi.json")
+    def openapi():
+        from dashboard.openapi import document
+
+        return jsonify(document(prefix))
+
     @api.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def unknown(anything: str):
         # Without this, Dash's catch-all page route would answer unknown API paths with HTML.

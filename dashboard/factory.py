@@ -11,7 +11,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard import api, ids, ws
+from dashboard import api, ids, observability, ws
 from dashboard.events import EventHub
 from dashboard.services import EXTENSION_KEY, Services
 from logs import configure_logging
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     server.extensions[EXTENSION_KEY] = Services(
         settings, db, dispatcher, hub, make_publisher(settings.redis_url), celery
     )
+    observability.register(server, settings.url_prefix)
     api.register(server, settings.url_prefix)
     ws.register(server, settings.url_prefix)
     log.info("started: %s", settings.describe())
