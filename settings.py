@@ -66,6 +66,11 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'app.db').resolve()}"
         if self.job_time_limit <= self.job_soft_time_limit:
             raise ValueError("JOB_TIME_LIMIT must be larger than JOB_SOFT_TIME_LIMIT")
+        if self.heartbeat_seconds * 3 > self.stale_job_seconds:
+            raise ValueError(
+                "STALE_JOB_SECONDS must be at least three HEARTBEAT_SECONDS, or healthy jobs "
+                "would be failed as 'worker lost'"
+            )
         if self.app_env == "production":
             problems = []
             if not self.secret_key or self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32:

@@ -70,3 +70,9 @@ def test_redact_hides_passwords_only():
     assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
     assert redact("redis://h:6379/0") == "redis://h:6379/0"
     assert redact("") == ""
+
+
+def test_the_stale_limit_must_leave_room_for_missed_heartbeats():
+    with pytest.raises(ValidationError, match="STALE_JOB_SECONDS"):
+        Settings(_env_file=None, heartbeat_seconds=10, stale_job_seconds=20)
+    assert Settings(_env_file=None, heartbeat_seconds=10, stale_job_seconds=30).stale_job_seconds == 30

@@ -55,7 +55,7 @@ class LocalRunner:
         )
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._upkeep, name="local-upkeep", daemon=True)
-        self._last_cleanup = 0.0
+        self._last_cleanup: float | None = None  # None: clean up at the first tick after start
         self.futures: dict[str, Future] = {}
 
     def start(self) -> LocalRunner:
@@ -93,7 +93,7 @@ class LocalRunner:
         while not self._stop.wait(60):
             try:
                 fail_stale(self.context)
-                if time.monotonic() - self._last_cleanup > 24 * 3600:
+                if self._last_cleanup is None or time.monotonic() - self._last_cleanup > 24 * 3600:
                     cleanup(self.context, self.settings.retention_days)
                     self._last_cleanup = time.monotonic()
             except Exception:

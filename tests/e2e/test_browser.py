@@ -228,8 +228,9 @@ def test_every_page_loads_without_console_errors(app_server, page, path):
 
 
 def test_tabs_build_on_demand_and_the_address_keeps_the_view(app_server, page, porcine_csv):
-    job_id = requests.post(f"{app_server.url}/api/jobs", files={"file": ("porcine.csv", porcine_csv.read_bytes())},
-                           timeout=60).json()["id"]
+    job_id = requests.post(
+        f"{app_server.url}/api/jobs", files={"file": ("porcine.csv", porcine_csv.read_bytes())}, timeout=60
+    ).json()["id"]
     assert wait_until(lambda: app_server.api(f"/api/jobs/{job_id}").json()["status"] == "succeeded", 60)
     page.goto(f"{app_server.url}/jobs/{job_id}")
     wait_for_grid(page, "rows-grid")

@@ -24,7 +24,7 @@ def flask_api_routes(app) -> set[tuple[str, str]]:
     for rule in app.server.url_map.iter_rules():
         if not rule.rule.startswith("/api/") or "<path:" in rule.rule:
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule[len("/api"):])
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule[len("/api") :])
         routes |= {(path, method.lower()) for method in rule.methods - {"HEAD", "OPTIONS"}}
     return routes
 
@@ -90,8 +90,11 @@ def test_metrics_follow_the_jobs_and_the_sockets(full_stack, porcine_csv):
     assert before.headers["Content-Type"].startswith("text/plain")
     succeeded_before = metric(before.text, "rtcheck_jobs", '{status="succeeded"}')
     durations_before = metric(before.text, "rtcheck_job_duration_seconds_count")
-    accepted_before = metric(before.text, "rtcheck_http_requests_total", '{method="POST",status="202"}') \
-        if 'status="202"' in before.text else 0.0
+    accepted_before = (
+        metric(before.text, "rtcheck_http_requests_total", '{method="POST",status="202"}')
+        if 'status="202"' in before.text
+        else 0.0
+    )
     job_id = submit(full_stack.live.url, porcine_csv.read_bytes(), f"{uuid.uuid4().hex}.csv").json()["id"]
     wait_for_status(full_stack.live.url, job_id)
     socket = websocket.create_connection(f"{full_stack.live.ws_url}/ws/jobs", timeout=10)
