@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import itertools
 import json
 import math
 import uuid
@@ -186,15 +188,18 @@ COPY_NULL = "\x1fNULL\x1f"
 def _copy_rows(connection, columns: dict[str, list]) -> None:
     """PostgreSQL COPY, streamed: CSV for the next block is formatted here while the server is
     still parsing the previous one, so the two costs overlap instead of adding up."""
-    frame = pd.DataFrame({name: pd.Series(columns[name], dtype=object) for name in ROW_COLUMNS})
-    if frame.isin([COPY_NULL]).to_numpy().any():
+    if any(COPY_NULL in values for values in columns.values()):
         raise ValueError("a cell holds the reserved NULL marker")
+    rows = zip(*([COPY_NULL if v is None else v for v in columns[name]] for name in ROW_COLUMNS), strict=True)
 
     def blocks():
-        for start in range(0, len(frame), COPY_BLOCK_ROWS):
-            yield frame.iloc[start : start + COPY_BLOCK_ROWS].to_csv(
-                header=False, index=False, na_rep=COPY_NULL, lineterminator="\n"
-            )
+        while True:
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(itertools.islice(rows, COPY_BLOCK_ROWS))
+            text = buffer.getvalue()
+            if not text:
+                return
+            yield text
 
     cursor = connection.connection.dbapi_connection.cursor()
     try:

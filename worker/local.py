@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,6 +21,22 @@ log = logging.getLogger(__name__)
 
 def _child_init(settings_values: dict) -> None:
     worker_context_module.configure(Settings(**settings_values))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this pool process once the web process that started it is gone.
+
+    A pool process blocks reading its task pipe, and its siblings hold that pipe's other end,
+    so a web process killed outright (SIGKILL, out of memory) would leave them waiting forever.
+    A job cut off this way stays "running" until the stale-job check fails it as "worker lost".
+    """
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+PARENT_CHECK_SECONDS = 1.0
 
 
 def _run_in_child(job_id: str) -> str:

@@ -113,3 +113,11 @@ def test_text_stream_returns_exactly_what_it_was_given():
         pieces.append(piece)
     assert "".join(pieces) == "".join(chunks)
     assert results_module._TextStream(chunks).read() == "".join(chunks)
+
+
+def test_copy_refuses_a_cell_that_spells_the_null_marker():
+    """Such a cell would silently be stored as NULL, so the write is refused before it starts."""
+    columns = {name: [None] for name in results_module.ROW_COLUMNS}
+    columns["reason"] = [results_module.COPY_NULL]
+    with pytest.raises(ValueError, match="NULL marker"):
+        results_module._copy_rows(connection=None, columns=columns)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import requests
 import websocket
 
 from settings import Settings
+from tests.services import wait_until
 from tests.stack import LiveServer, read_stream, slow_job_input, submit, wait_for_status
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_embedded_submit_stream_and_results(tmp_path):
@@ -52,3 +59,46 @@ def test_embedded_submit_stream_and_results(tmp_path):
             assert health["mode"] == "embedded" and health["database"]["backend"] == "sqlite"
     finally:
         runner.shutdown()
+
+
+ORPHAN_SCRIPT = """
+import os, sys, time
+from settings import Settings
+from worker.local import LocalRunner
+if __name__ == "__main__":
+    settings = Settings(database_url=sys.argv[1], redis_url="", data_dir=sys.argv[2], app_env="test", local_workers=2)
+    runner = LocalRunner(settings)
+    pids = {runner.pool.submit(os.getpid).result(timeout=60) for _ in range(20)}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_pool_processes_end_when_the_web_process_is_killed(tmp_path):
+    """A web process killed outright must not leave its analysis processes behind."""
+    script = tmp_path / "host.py"
+    script.write_text(ORPHAN_SCRIPT)
+    host = subprocess.Popen(
+        [sys.executable, str(script), f"sqlite:///{tmp_path / 'app.db'}", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        children = [int(pid) for pid in host.stdout.readline().split()]
+        assert children and host.pid not in children
+        assert all(_alive(pid) for pid in children)
+    finally:
+        host.kill()
+        host.wait(timeout=30)
+    assert wait_until(lambda: not any(_alive(pid) for pid in children), 15), children
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
