@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Text, cast, column, delete, insert, select
+from sqlalchemy import Float, Integer, Text, cast, column, delete, insert, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import RowIssue
@@ -23,32 +23,9 @@ from store.models import JobResult, ResultModel, ResultRow
 
 ROW_COLUMNS = [c.name for c in ResultRow.__table__.columns]
 JSON_ROW_COLUMNS = ("extras", "flags")
-FLOAT_COLUMNS = (
-    "predicted_rt",
-    "pi_low",
-    "pi_high",
-    "residual",
-    "studentized_residual",
-    "p_value",
-    "q_value",
-    "merged_volume",
-)
-INT_COLUMNS = (
-    "fragment_of",
-    "series",
-    "sialic",
-    "neutral",
-    "hex",
-    "hexnac",
-    "dhex",
-    "neuac",
-    "neugc",
-    "oac",
-    "total_sugars",
-    "carbons",
-    "double_bonds",
-    "oxygen",
-)
+# Typed as the table declares them, so a new column needs no second list here.
+FLOAT_COLUMNS = frozenset(c.name for c in ResultRow.__table__.columns if isinstance(c.type, Float))
+INT_COLUMNS = frozenset(c.name for c in ResultRow.__table__.columns if isinstance(c.type, Integer))
 
 
 def save_result(db: Database, job_id: uuid.UUID | str, result: AnalysisResult) -> Event:
@@ -137,7 +114,7 @@ def _column_values(rows: pd.DataFrame, name: str) -> list:
             if key not in cache:
                 cache[key] = json.dumps(list(flags))
         return [cache[tuple(flags)] for flags in values]
-    if name in FLOAT_COLUMNS or name in ("rt", "volume", "log_p"):
+    if name in FLOAT_COLUMNS:
         array = values.to_numpy(dtype=float)
         return np.where(np.isnan(array), None, array).tolist()
     return values.astype(object).where(values.notna(), None).tolist()
