@@ -531,36 +531,28 @@ def _error_bars(plus: pd.Series, minus: pd.Series) -> dict:
 def _anchor_traces(peaks: pd.DataFrame, x: str, y: str, scatter) -> list:
     """A dark ring around every MS/MS-confirmed anchor (hover passes through to the peak)."""
     anchors = peaks[peaks["anchor"].fillna(False).astype(bool)] if "anchor" in peaks else peaks.iloc[0:0]
-    if anchors.empty:
-        return []
-    ring = scatter(
-        x=anchors[x],
-        y=anchors[y],
-        customdata=anchors[["row"]].to_numpy(),
-        mode="markers",
-        marker={"symbol": "circle-open", "size": MARKER_SIZE + 7, "color": ANCHOR_COLOUR, "line": {"width": 1.5}},
-        name="MS/MS anchor",
-        legendgroup="anchor",
-        legendrank=LEGEND_RANK["anchor"],
-        hoverinfo="skip",
-    )
-    return [ring]
+    return _rings(anchors, x, y, scatter, "anchor", "MS/MS anchor", MARKER_SIZE + 7, ANCHOR_COLOUR, 1.5)
 
 
 def _selected_traces(peaks: pd.DataFrame, x: str, y: str, selected: set[int], scatter) -> list:
     """A thick ring around the selected rows, above every other layer."""
     chosen = peaks[peaks["row"].isin(selected)]
-    if chosen.empty:
+    return _rings(chosen, x, y, scatter, "selected", "selected", MARKER_SIZE + 14, SELECTED_COLOUR, 3)
+
+
+def _rings(peaks: pd.DataFrame, x: str, y: str, scatter, group: str, name: str, size, colour, width) -> list:
+    """Open circles drawn over the given peaks; hover passes through to the peak beneath."""
+    if peaks.empty:
         return []
     ring = scatter(
-        x=chosen[x],
-        y=chosen[y],
-        customdata=chosen[["row"]].to_numpy(),
+        x=peaks[x],
+        y=peaks[y],
+        customdata=peaks[["row"]].to_numpy(),
         mode="markers",
-        marker={"symbol": "circle-open", "size": MARKER_SIZE + 14, "color": SELECTED_COLOUR, "line": {"width": 3}},
-        name="selected",
-        legendgroup="selected",
-        legendrank=LEGEND_RANK["selected"],
+        marker={"symbol": "circle-open", "size": size, "color": colour, "line": {"width": width}},
+        name=name,
+        legendgroup=group,
+        legendrank=LEGEND_RANK[group],
         hoverinfo="skip",
     )
     return [ring]
