@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 
@@ -60,25 +61,40 @@ def teardown_stack(stack: Stack) -> None:
     stack.db.dispose()
 
 
+@contextlib.contextmanager
+def fresh_stack(postgres_admin_url: str, redis_url: str, tmp, *, label: str, with_worker: bool = True, **overrides):
+    """A new database, an emptied Redis, the live server and (unless told not to) a worker.
+
+    `overrides` replace the test settings below; everything is stopped and the database
+    dropped afterwards, also when start-up fails half-way.
+    """
+    name = f"rtcheck_{label}_{uuid.uuid4().hex[:10]}"
+    url = services.create_database(postgres_admin_url, name)
+    try:
+        redis.Redis.from_url(redis_url).flushall()
+        values = {
+            "database_url": url,
+            "redis_url": redis_url,
+            "secret_key": "s" * 40,
+            "app_env": "test",
+            "data_dir": str(tmp),
+            "stale_job_seconds": 10,
+            "heartbeat_seconds": 1,
+            "job_soft_time_limit": 300,
+            "job_time_limit": 360,
+            **overrides,
+        }
+        stack = build_stack(values, tmp, with_worker=with_worker)
+        try:
+            yield stack
+        finally:
+            teardown_stack(stack)
+    finally:
+        services.drop_database(postgres_admin_url, name)
+
+
 @pytest.fixture(scope="module")
 def full_stack(postgres_admin_url, private_redis, tmp_path_factory):
     """One stack per test module: a fresh database, an empty Redis, two worker processes."""
-    name = f"rtcheck_stack_{uuid.uuid4().hex[:10]}"
-    url = services.create_database(postgres_admin_url, name)
-    redis.Redis.from_url(private_redis.url).flushall()
-    tmp = tmp_path_factory.mktemp("stack")
-    values = {
-        "database_url": url,
-        "redis_url": private_redis.url,
-        "secret_key": "s" * 40,
-        "app_env": "test",
-        "data_dir": str(tmp),
-        "stale_job_seconds": 10,
-        "heartbeat_seconds": 1,
-        "job_soft_time_limit": 300,
-        "job_time_limit": 360,
-    }
-    stack = build_stack(values, tmp)
-    yield stack
-    teardown_stack(stack)
-    services.drop_database(postgres_admin_url, name)
+    with fresh_stack(postgres_admin_url, private_redis.url, tmp_path_factory.mktemp("stack"), label="stack") as stack:
+        yield stack

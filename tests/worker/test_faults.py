@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import uuid
 
 import pytest
-import redis
 import requests
 import websocket
 
 from store.jobs import events_after, get_job
-from tests import services
 from tests.services import wait_until
 from tests.stack import control, read_stream, slow_job_input, submit, wait_for_status
-from tests.worker.conftest import build_stack, teardown_stack
+from tests.worker.conftest import fresh_stack
 from worker.celery_app import FAIL_STALE_JOBS
 
 pytestmark = pytest.mark.slow
@@ -24,24 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def stack(postgres_admin_url, private_redis, tmp_path):
-    name = f"rtcheck_fault_{uuid.uuid4().hex[:10]}"
-    url = services.create_database(postgres_admin_url, name)
-    redis.Redis.from_url(private_redis.url).flushall()
-    values = {
-        "database_url": url,
-        "redis_url": private_redis.url,
-        "secret_key": "s" * 40,
-        "app_env": "test",
-        "data_dir": str(tmp_path),
-        "stale_job_seconds": 10,
-        "heartbeat_seconds": 1,
-        "job_soft_time_limit": 300,
-        "job_time_limit": 360,
-    }
-    built = build_stack(values, tmp_path)
-    yield built
-    teardown_stack(built)
-    services.drop_database(postgres_admin_url, name)
+    with fresh_stack(postgres_admin_url, private_redis.url, tmp_path, label="fault") as built:
+        yield built
 
 
 def running_worker_pid(stack, job_id: str) -> int:

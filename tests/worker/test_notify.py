@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-import redis
 from aiosmtpd.controller import Controller
 
 from store.jobs import get_job
-from tests import services
 from tests.services import free_port, wait_until
 from tests.stack import submit, wait_for_status
-from tests.worker.conftest import build_stack, teardown_stack
+from tests.worker.conftest import fresh_stack
 from worker.celery_app import NOTIFY_JOB_FINISHED
 
 
@@ -36,21 +32,15 @@ def smtp():
 
 def test_a_finished_job_sends_exactly_one_mail(postgres_admin_url, private_redis, tmp_path, smtp, porcine_csv):
     inbox, smtp_url = smtp
-    name = f"rtcheck_mail_{uuid.uuid4().hex[:10]}"
-    url = services.create_database(postgres_admin_url, name)
-    redis.Redis.from_url(private_redis.url).flushall()
-    values = {
-        "database_url": url,
-        "redis_url": private_redis.url,
-        "secret_key": "s" * 40,
-        "app_env": "test",
-        "data_dir": str(tmp_path),
-        "smtp_url": smtp_url,
-        "mail_from": "rt-check@lab.example",
-        "public_url": "https://rt.lab.example",
-    }
-    stack = build_stack(values, tmp_path)
-    try:
+    with fresh_stack(
+        postgres_admin_url,
+        private_redis.url,
+        tmp_path,
+        label="mail",
+        smtp_url=smtp_url,
+        mail_from="rt-check@lab.example",
+        public_url="https://rt.lab.example",
+    ) as stack:
         job_id = submit(stack.live.url, porcine_csv.read_bytes(), notify_email="analyst@lab.example").json()["id"]
         assert wait_for_status(stack.live.url, job_id)["status"] == "succeeded"
         assert wait_until(lambda: len(inbox.messages) >= 1, 30)
@@ -65,6 +55,3 @@ def test_a_finished_job_sends_exactly_one_mail(postgres_admin_url, private_redis
         body = mail.content.decode()
         assert job_id in body and f"https://rt.lab.example/jobs/{job_id}" in body
         assert get_job(stack.db, job_id).notified_at is not None
-    finally:
-        teardown_stack(stack)
-        services.drop_database(postgres_admin_url, name)

@@ -15,17 +15,14 @@ import os
 import re
 import signal
 import socket
-import uuid
 
 import pytest
-import redis
 import requests
 
 from store.jobs import events_after, get_job
-from tests import services
 from tests.services import wait_until
 from tests.stack import CeleryWorker, slow_job_input, stack_env, submit, wait_for_status
-from tests.worker.conftest import Stack, build_stack, teardown_stack
+from tests.worker.conftest import Stack, fresh_stack
 from worker.celery_app import FAIL_STALE_JOBS
 
 pytestmark = pytest.mark.slow
@@ -98,30 +95,20 @@ def job_input() -> bytes:
 @pytest.fixture
 def cluster(postgres_admin_url, private_redis, tmp_path):
     """A web server without workers, and two worker hosts; all share one Redis and one database."""
-    name = f"rtcheck_scale_{uuid.uuid4().hex[:10]}"
-    url = services.create_database(postgres_admin_url, name)
-    redis.Redis.from_url(private_redis.url).flushall()
-    values = {
-        "database_url": url,
-        "redis_url": private_redis.url,
-        "secret_key": "s" * 40,
-        "app_env": "test",
-        "data_dir": str(tmp_path / "web"),
-        "stale_job_seconds": STALE_JOB_SECONDS,
-        "heartbeat_seconds": 1,
-        "job_soft_time_limit": 300,
-        "job_time_limit": 360,
-    }
-    stack = build_stack(values, tmp_path, with_worker=False)
-    try:
+    with fresh_stack(
+        postgres_admin_url,
+        private_redis.url,
+        tmp_path,
+        label="scale",
+        with_worker=False,
+        data_dir=str(tmp_path / "web"),
+        stale_job_seconds=STALE_JOB_SECONDS,
+    ) as stack:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             a = pool.submit(start_host, stack, "host-a", data_dir=tmp_path / "host-a", log_format="text")
             b = pool.submit(start_host, stack, "host-b", data_dir=tmp_path / "host-b", log_format="json")
             hosts = [a.result(), b.result()]
         yield stack, hosts
-    finally:
-        teardown_stack(stack)
-        services.drop_database(postgres_admin_url, name)
 
 
 def submit_batch(stack: Stack, data: bytes, label: str, count: int = BATCH) -> list[str]:
