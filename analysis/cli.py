@@ -166,14 +166,26 @@ def format_summary(result: AnalysisResult, outputs: Sequence[str] = ()) -> str:
     ]
     if summary["model"] == "fitted":
         lines.append(
-            f"anchors used {metrics['n_anchors_used']} of {summary['n_anchors']}; "
-            f"LOO RMSEP {_number(metrics['loo_rmsep'], '.3f', ' min')}, Q² {_number(metrics['loo_q2'], '.3f')}, "
-            f"leave-one-head-group-out RMSEP {_number(metrics['lohgo_rmsep'], '.3f', ' min')}; "
-            f"rows with a prediction interval {_number(metrics['coverage'], '.1%')}"
+            f"outliers: {summary['identity_outliers']} identities (main peaks), {summary['extra_peak_outliers']} "
+            f"extra peaks, {summary['anchors_inconsistent']} anchors inconsistent with the model"
+        )
+        lines.append(
+            f"anchors used {metrics['n_anchors_used']} of {summary['n_anchors']}; RMSEP leave-one-out "
+            f"{_number(metrics['loo_rmsep'], '.3f', ' min')}, leave-one-prefix-out "
+            f"{_number(metrics['lopo_rmsep'], '.3f', ' min')} "
+            f"(interval coverage {_number(metrics['lopo_coverage'], '.0%')}), "
+            f"leave-one-head-group-out {_number(metrics['lohgo_rmsep'], '.3f', ' min')}, every confirmed anchor "
+            f"{_number(metrics['loo_rmsep_all_anchors'], '.3f', ' min')}"
+        )
+        lines.append(
+            f"main peaks of names without an anchor inside their interval: "
+            f"{_number(metrics['pi_coverage_main_peaks'], '.1%')} of {metrics['n_main_peaks_scored']}; "
+            f"rows with a prediction interval {_number(metrics['fraction_with_pi'], '.1%')}"
         )
     lines.append(
         f"O-acetylation: {summary['oac_pairs']} pairs, {summary['oac_inconsistent']} inconsistent; "
-        f"fragment pairs to review: {summary['n_fragment_review']}"
+        f"rows flagged for fragment review: {summary['n_fragment_review']}; "
+        f"Log P inconsistent: {summary['n_logp_inconsistent']}"
     )
     for notice in source["notices"]:
         lines.append(f"note: {notice}")

@@ -1,4 +1,10 @@
-"""The model's terms, the design matrix, and which terms a set of anchors can estimate."""
+"""The model's terms, the design matrix, and which terms a set of anchors can estimate.
+
+The composition columns are the same for every row. The isomer series enters as one column
+per head group whose anchors show a second series (`series[GD1]`): a GD1 a/b spacing is not
+a GT1 one, so each head group's offset is learned from its own anchors, and head groups
+without such anchors borrow a pooled offset with its between-head uncertainty (model.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("carbons", "ceramide carbons"),
     ("carbons_sq", f"(carbons − {CARBON_CENTRE})²"),
     ("double_bonds", "double bonds"),
+    ("saturated", "saturated ceramide (no double bond)"),
     ("oxygen", "ceramide oxygens"),
     ("sialic", "sialic acids"),
     ("neutral", "neutral core sugars"),
@@ -22,31 +29,60 @@ TERMS: tuple[tuple[str, str], ...] = (
     ("neuac", "+NeuAc"),
     ("neugc", "+NeuGc"),
     ("oac", "O-acetyl groups"),
-    ("series", "isomer series index"),
 )
-TERM_LABELS = {"intercept": "intercept", **dict(TERMS)}
 DESIGN_COLUMNS = ["intercept", *(term for term, _ in TERMS)]
+TERM_LABELS = {"intercept": "intercept", **dict(TERMS)}
+# A saturation step the anchors cannot estimate is not a reason to give up on saturated rows:
+# they are predicted with the linear double-bond term and widened as extrapolations instead.
+SOFT_TERMS = frozenset({"saturated"})
+# Terms whose range among the anchors bounds where the linear model may be trusted. Sialic acids
+# and neutral sugars are properties of the head group, whose own offset covers them.
+MODIFICATION_TERMS = ("hex", "hexnac", "dhex", "neuac", "neugc", "oac")
+RANGE_TERMS = ("carbons", "double_bonds", "oxygen", *MODIFICATION_TERMS)
+SERIES_PREFIX = "series["
 _RANK_TOLERANCE = 1e-6  # relative size of an R diagonal below which a column adds nothing new
 _GRAM_TOLERANCE = 1e-10  # the same on the squared scale of a Gram matrix's eigenvalues
 MIN_TERM_SUPPORT = 2  # anchors away from a term's common value needed to estimate its effect
 
 
-def design_matrix(frame: pd.DataFrame, series_index: np.ndarray) -> np.ndarray:
-    """Full design (one column per DESIGN_COLUMNS entry) for every row of `frame`."""
+def series_column(head: str) -> str:
+    return f"{SERIES_PREFIX}{head}]"
+
+
+def column_label(column: str) -> str:
+    if column.startswith(SERIES_PREFIX):
+        return f"isomer series offset of {column[len(SERIES_PREFIX) : -1]}"
+    return TERM_LABELS[column]
+
+
+def design_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """Composition design (one column per DESIGN_COLUMNS entry) for every row of `frame`."""
+    carbons = frame["carbons"].to_numpy(dtype=float)
+    double_bonds = frame["double_bonds"].to_numpy(dtype=float)
     columns = [np.ones(len(frame))]
     for term, _ in TERMS:
-        if term == "series":
-            columns.append(np.asarray(series_index, dtype=float))
-        elif term == "carbons_sq":
-            columns.append((frame["carbons"].to_numpy(dtype=float) - CARBON_CENTRE) ** 2)
+        if term == "carbons_sq":
+            columns.append((carbons - CARBON_CENTRE) ** 2)
+        elif term == "saturated":
+            columns.append((double_bonds == 0).astype(float))
         else:
             columns.append(frame[term].to_numpy(dtype=float))
     return np.column_stack(columns).astype(float)
 
 
+def series_design(heads: np.ndarray, series_index: np.ndarray, series_heads: list[str]) -> np.ndarray:
+    """One column per head group in `series_heads`: the row's series index where it is that head."""
+    out = np.zeros((len(heads), len(series_heads)))
+    if series_heads:
+        column = pd.Series(heads, dtype=object).map({h: j for j, h in enumerate(series_heads)})
+        rows = np.flatnonzero(column.notna().to_numpy())
+        out[rows, column.to_numpy()[rows].astype(np.int64)] = np.asarray(series_index, dtype=float)[rows]
+    return out
+
+
 @dataclasses.dataclass
 class ColumnChoice:
-    keep: list[int]  # indices into DESIGN_COLUMNS, intercept first
+    keep: list[int]  # indices into the design's columns, intercept first
     constant: dict[int, float]  # dropped: the same value for every anchor
     confounded: list[int]  # dropped: a linear combination of kept columns
 
@@ -82,6 +118,8 @@ def choose_columns(anchor_design: np.ndarray) -> ColumnChoice:
 
 def estimable(anchor_design: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """True where a row's full design vector lies in the row space of the anchors' design."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=bool)
     scale = np.maximum(np.abs(anchor_design).max(axis=0), 1.0)
     scaled_anchors = anchor_design / scale
     eigenvalues, eigenvectors = np.linalg.eigh(scaled_anchors.T @ scaled_anchors)
@@ -91,12 +129,15 @@ def estimable(anchor_design: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.linalg.norm(remainder, axis=1) <= 1e-6 * (1 + np.linalg.norm(scaled, axis=1))
 
 
-def set_aside_thin_terms(design: np.ndarray, anchors: np.ndarray) -> tuple[np.ndarray, dict[int, tuple]]:
+def set_aside_thin_terms(
+    design: np.ndarray, anchors: np.ndarray, columns: list[str]
+) -> tuple[np.ndarray, dict[int, tuple]]:
     """Leave out terms that fewer than MIN_TERM_SUPPORT anchors depart from, with those anchors.
 
     One anchor alone would determine such a term exactly (leverage 1): nothing could check
     it, and any error in that anchor would move every prediction that uses the term.
-    Returns the anchors left and, per thin term, (common value, the anchors set aside).
+    Returns the anchors left and, per thin term, (common value, the anchors set aside). A thin
+    soft term is dropped without setting its anchors aside (they are extrapolations instead).
     """
     thin: dict[int, tuple] = {}
     kept = anchors
@@ -111,6 +152,9 @@ def set_aside_thin_terms(design: np.ndarray, anchors: np.ndarray) -> tuple[np.nd
             common = uniques[np.argmax(counts)]
             off = values != common
             if 0 < off.sum() < MIN_TERM_SUPPORT:
+                if columns[j] in SOFT_TERMS:
+                    thin[j] = (float(common), kept[:0])
+                    continue
                 thin[j] = (float(common), kept[off])
                 kept = kept[~off]
                 changed = True

@@ -1,4 +1,12 @@
-"""Rule 5: in-source fragments, i.e. co-eluting peaks whose glycan is a strict part of a larger one."""
+"""Rule 5: in-source fragments, i.e. co-eluting peaks whose glycan is a strict part of a larger one.
+
+In the ion source a ganglioside loses sialic acids, sugars or O-acetyl groups, and the product
+is detected at the precursor's retention time under a smaller name. Among the co-eluting peaks
+that contain a peak's glycan, the one that can explain it is the most abundant: a fragment is
+a small share of its precursor's signal. So the precursor must be at least
+`fragment_min_precursor_ratio` times the fragment's volume, and among those that are, the
+largest volume wins (then the nearest RT); composition size and row order only break exact ties.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ UNIT_WORDS = {
     "neugc": ("NeuGc", "NeuGc"),
     "oac": ("O-acetyl group", "O-acetyl groups"),
 }
+_OAC = COMPOSITION_UNITS.index("oac")
 _RT_TOLERANCE = 1e-9  # so that a difference of exactly the window counts as inside it
 _CHUNK = 50_000
 
@@ -89,7 +98,11 @@ def find_fragments(
         f, p = f[subset], p[subset]
         frag_local.append(f)
         prec_local.append(p)
-        passes.append(vol[p] >= min_precursor_ratio * vol[f])
+        enough = vol[p] >= min_precursor_ratio * vol[f]
+        # A base species and its own O-acetylated form are a Rule 4 pair: the base is absorbed
+        # only when the O-acetylated peak is the larger one, whatever the ratio parameter says.
+        only_oac = (np.delete(comp[p] - comp[f], _OAC, axis=1) == 0).all(axis=1)
+        passes.append(enough & (~only_oac | (vol[p] > vol[f])))
         if progress:
             progress(
                 stop / max(len(order), 1),
@@ -99,17 +112,17 @@ def find_fragments(
     p = np.concatenate(prec_local) if prec_local else np.zeros(0, np.int64)
     ok = np.concatenate(passes) if passes else np.zeros(0, bool)
 
-    # Best precursor per fragment: largest composition, then volume, then the closest in RT,
-    # then earlier RT and name; row number decides only between indistinguishable peaks.
+    # Best precursor per fragment: the largest volume (the ion that can explain the fragment),
+    # then the closest in RT; composition size, RT, name and row number only break exact ties.
     good_f, good_p = f[ok], p[ok]
     choice = np.lexsort(
         (
             rows[index[good_p]],
             names[good_p].astype(str),
             rt[good_p],
+            -size[good_p],
             np.abs(rt[good_p] - rt[good_f]),
             -vol[good_p],
-            -size[good_p],
             good_f,
         )
     )
@@ -187,6 +200,7 @@ def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, faile
         [describe_loss(dict(zip(COMPOSITION_UNITS, k.tolist(), strict=True))) for k in kinds], dtype=object
     )
     notes = words[inverse.ravel()] if len(f) else np.zeros(0, dtype=object)
+    oac_only = (np.delete(lost, _OAC, axis=1) == 0).all(axis=1) & (lost[:, _OAC] > 0) if len(f) else np.zeros(0, bool)
     chained = merged & (root[fi] != pi)
     notes[chained] = [
         f"{note}; chained: precursor is itself a fragment of row {rows[root[i]]}"
@@ -205,7 +219,11 @@ def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, faile
             "delta_rt": np.round(rt[f] - rt[p], 6),
             "lost": notes,
             "volume_ratio": np.round(vol[p] / vol[f], 6),
-            "decision": np.where(merged, "merged", "review: precursor too small to explain the fragment"),
+            "decision": np.where(
+                merged,
+                np.where(oac_only, "merged: base absorbed into its larger O-acetylated form", "merged"),
+                "review: the co-eluting larger composition is too small to explain this peak",
+            ),
         },
         columns=PAIR_COLUMNS,
     )

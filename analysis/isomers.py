@@ -1,33 +1,53 @@
-"""Rules 2–3: isomer groups (peaks sharing a full name) and their series by RT order."""
+"""Rules 2–3: isomer groups (peaks sharing a full name), their series, and the offsets between them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 ISOMER_ORDINAL = {"": 0, "a": 0, "b": 1, "c": 2}
 
 
-def assign_series(frame: pd.DataFrame, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """1-based series of each member peak within its name by RT order, and the model's series index.
+def rank_series(frame: pd.DataFrame, members: np.ndarray) -> np.ndarray:
+    """1-based series of each member peak within its name by RT order (0 for non-members).
 
-    The model's index is the RT rank (0-based) plus the ordinal of an isomer letter the
-    input gave (a=0, b=1, c=2), so GD1a/GD1b peaks keep their separation when named.
     Ties in RT are broken by volume (larger first), then by row number.
     """
-    n = len(frame)
-    series = np.zeros(n, dtype=np.int64)
-    index = np.zeros(n, dtype=float)
-    sub = frame.loc[members, ["canonical_name", "rt", "volume", "row", "isomer"]]
-    ordered = sub.assign(neg_volume=-sub["volume"]).sort_values(
-        ["canonical_name", "rt", "neg_volume", "row"], kind="stable"
+    series = np.zeros(len(frame), dtype=np.int64)
+    positions = np.flatnonzero(members)
+    if not len(positions):
+        return series
+    names = frame["canonical_name"].to_numpy(dtype=object)[positions].astype(str)
+    order = np.lexsort(
+        (
+            frame["row"].to_numpy()[positions],
+            -frame["volume"].to_numpy(dtype=float)[positions],
+            frame["rt"].to_numpy(dtype=float)[positions],
+            names,
+        )
     )
-    rank = ordered.groupby("canonical_name", sort=False).cumcount().to_numpy()
-    positions = ordered.index.to_numpy()
-    series[positions] = rank + 1
-    index[positions] = rank + ordered["isomer"].map(ISOMER_ORDINAL).fillna(0).to_numpy()
-    return series, index
+    ordered = names[order]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = ordered[1:] != ordered[:-1]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(order)), 0))
+    series[positions[order]] = np.arange(len(order)) - first + 1
+    return series
+
+
+def anchor_series(frame: pd.DataFrame, anchors: np.ndarray) -> np.ndarray:
+    """The model's series index of each anchor: its RT rank among the anchors of its name (0-based).
+
+    Only the name's anchors count, so a small earlier peak that is not an anchor cannot shift
+    an anchor to the second series. An isomer letter the input gave adds its ordinal (a 0,
+    b 1, c 2), so GD1a/GD1b anchors keep their separation when named.
+    """
+    index = np.zeros(len(frame), dtype=float)
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[anchors] = True
+    rank = rank_series(frame, mask)
+    letters = frame["isomer"].fillna("").map(ISOMER_ORDINAL).fillna(0).to_numpy()
+    index[mask] = rank[mask] - 1 + letters[mask]
+    return index
 
 
 ISOMER_COLUMNS = [
@@ -42,6 +62,7 @@ ISOMER_COLUMNS = [
     "expected_offset",
     "tolerance",
     "agrees",
+    "offset_source",
 ]
 
 
@@ -49,41 +70,47 @@ def isomer_report(
     frame: pd.DataFrame,
     members: np.ndarray,
     series: np.ndarray,
-    series_effect: tuple[float, float, float, int] | None,
-    pi_level: float,
+    offsets: dict[str, tuple[float, float]],
+    scatter_sd: float,
+    quantile: float,
 ) -> pd.DataFrame:
     """One line per pair of consecutive series in a name: the RT offset and whether it fits.
 
-    `series_effect` is (coefficient, its standard error, residual SD, residual df) of the
-    model's series term, or None when the model has no series term; the offset then has
-    nothing to be compared with and `agrees` is left empty.
+    `offsets` maps a head group to its learned isomer offset and standard error; a head group
+    without one is reported as "no learned offset" and `agrees` is left empty, because the
+    spacing of one head group's isomers says nothing exact about another's. `scatter_sd` is the
+    scatter of one peak about its prediction; an observed offset is the difference of two.
     """
-    sub = frame.loc[members, ["canonical_name", "rt", "row"]].assign(series=series[members])
-    sub = sub.sort_values(["canonical_name", "series"], kind="stable")
-    previous = sub.groupby("canonical_name", sort=False).shift(1)
-    has_previous = previous["row"].notna().to_numpy()
-    cur, prev = sub[has_previous], previous[has_previous]
+    positions = np.flatnonzero(members)
+    names = frame["canonical_name"].to_numpy(dtype=object)[positions].astype(str)
+    order = np.lexsort((series[positions], names))
+    positions, names = positions[order], names[order]
+    pair = np.flatnonzero(names[1:] == names[:-1])
+    before, after = positions[pair], positions[pair + 1]
+    rt = frame["rt"].to_numpy(dtype=float)
+    rows = frame["row"].to_numpy()
     table = pd.DataFrame(
         {
-            "isomer_group": cur["canonical_name"].to_numpy(),
-            "series_from": prev["series"].astype(np.int64).to_numpy(),
-            "series_to": cur["series"].to_numpy(),
-            "row_from": prev["row"].astype(np.int64).to_numpy(),
-            "row_to": cur["row"].to_numpy(),
-            "rt_from": prev["rt"].to_numpy(),
-            "rt_to": cur["rt"].to_numpy(),
+            "isomer_group": names[pair + 1],
+            "series_from": series[before],
+            "series_to": series[after],
+            "row_from": rows[before],
+            "row_to": rows[after],
+            "rt_from": rt[before],
+            "rt_to": rt[after],
         }
     )
+    heads = frame["head"].to_numpy(dtype=object)[after]
     table["offset"] = (table["rt_to"] - table["rt_from"]).round(6)
-    if series_effect is None or table.empty:
-        table["expected_offset"] = np.nan
-        table["tolerance"] = np.nan
-        table["agrees"] = pd.array([pd.NA] * len(table), dtype="boolean")
-        return table[ISOMER_COLUMNS]
-    beta, se, sigma, df = series_effect
-    # An observed offset is the difference of two peaks, each scattering by sigma about the model.
-    tolerance = float(stats.t.ppf(0.5 + pi_level / 2, df) * np.sqrt(2 * sigma**2 + se**2))
-    table["expected_offset"] = round(beta, 6)
-    table["tolerance"] = round(tolerance, 6)
-    table["agrees"] = (table["offset"] - beta).abs() <= tolerance
-    return table.sort_values(["isomer_group", "series_to"], kind="stable").reset_index(drop=True)[ISOMER_COLUMNS]
+    expected = np.array([offsets.get(h, (np.nan, np.nan))[0] for h in heads], dtype=float)
+    se = np.array([offsets.get(h, (np.nan, np.nan))[1] for h in heads], dtype=float)
+    tolerance = quantile * np.sqrt(2 * scatter_sd**2 + se**2)
+    table["expected_offset"] = np.round(expected, 6)
+    table["tolerance"] = np.round(tolerance, 6)
+    agrees = pd.array((table["offset"].to_numpy() - expected).__abs__() <= tolerance, dtype="boolean")
+    agrees[np.isnan(expected)] = pd.NA
+    table["agrees"] = agrees
+    table["offset_source"] = [
+        f"learned for {h} from its anchors" if h in offsets else f"no learned offset for {h}" for h in heads
+    ]
+    return table[ISOMER_COLUMNS]

@@ -38,6 +38,7 @@ class PenalisedFit:
     leverage: np.ndarray  # diagonal of the hat matrix, one per observation
     resid: np.ndarray
     penalised_rss: float
+    log_lambda: float = 0.0  # log of the variance ratio σ²/τ² used
 
     @property
     def n(self) -> int:
@@ -71,12 +72,18 @@ class PenalisedFit:
     def predict(self, x: np.ndarray, group_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Prediction and the variance of a new observation's prediction error."""
         a, unseen = self.augmented(x, group_of_row)
-        variance = self.sigma2 * (1 + np.einsum("ij,jk,ik->i", a, self.c_inverse, a)) + unseen
+        variance = self.sigma2 * (1 + np.sum((a @ self.c_inverse) * a, axis=1)) + unseen
         return a @ self.theta, variance
 
 
-def fit_random_intercept(x: np.ndarray, groups: np.ndarray, y: np.ndarray) -> PenalisedFit:
-    """REML fit of y on x with a random intercept per group (plain least squares for one group)."""
+def fit_random_intercept(
+    x: np.ndarray, groups: np.ndarray, y: np.ndarray, log_lambda: float | None = None
+) -> PenalisedFit:
+    """REML fit of y on x with a random intercept per group (plain least squares for one group).
+
+    With `log_lambda` given, the variance ratio σ²/τ² is held at that value instead of being
+    estimated (a refit on part of the data that keeps the whole fit's variance components).
+    """
     labels = sorted(set(groups.tolist()))
     n, p = x.shape
     if len(labels) < 2:
@@ -107,11 +114,11 @@ def fit_random_intercept(x: np.ndarray, groups: np.ndarray, y: np.ndarray) -> Pe
         log_det = 2 * np.log(np.abs(np.diag(factor[0]))).sum()
         return (n - p) * np.log(prss / (n - p)) + log_det - q * log_lambda
 
-    if q:
+    if not q:
+        log_lambda = 0.0
+    elif log_lambda is None:
         best = optimize.minimize_scalar(criterion, bounds=LOG_LAMBDA_BOUNDS, method="bounded", options={"xatol": 1e-5})
         log_lambda = float(best.x)
-    else:
-        log_lambda = 0.0
     c = system(log_lambda)
     c_inverse = np.linalg.inv(c)
     theta = c_inverse @ aty
@@ -120,8 +127,8 @@ def fit_random_intercept(x: np.ndarray, groups: np.ndarray, y: np.ndarray) -> Pe
     prss = float(resid @ resid + (lam * theta[p:] @ theta[p:] if q else 0.0))
     sigma2 = prss / (n - p)
     tau2 = sigma2 / lam if q and log_lambda < LOG_LAMBDA_BOUNDS[1] - 1e-3 else 0.0
-    leverage = np.einsum("ij,jk,ik->i", a, c_inverse, a)
-    return PenalisedFit(theta, c_inverse, sigma2, tau2, p, labels, leverage, resid, prss)
+    leverage = np.sum((a @ c_inverse) * a, axis=1)
+    return PenalisedFit(theta, c_inverse, sigma2, tau2, p, labels, leverage, resid, prss, log_lambda)
 
 
 def deletion_diagnostics(fit: PenalisedFit) -> tuple[np.ndarray, np.ndarray]:

@@ -1,16 +1,19 @@
-"""Rule 1: the pooled composition model of retention time, fitted on anchors.
+"""Rule 1, the fit: a pooled composition model of retention time on the anchors.
 
-RT is linear in the ceramide (carbons with a curvature term, double bonds, oxygens), the
-glycan (sialic acids, neutral core sugars, each modification) and the isomer series index,
-plus a random intercept per head group (analysis.mixed). The head-group intercept lets a
-group with anchors keep its own offset while a group without anchors is predicted from the
-composition alone, with the between-group spread added to its interval. The choice of
-terms is justified by cross-validated error on the porcine brain sample
-(benchmarks/model_choice.py).
+RT is linear in the ceramide (carbons with a curvature term, double bonds, a saturation step
+where the anchors show it, oxygens), the glycan (sialic acids, neutral core sugars, each
+modification) and the isomer series index of each head group that has anchors on two series,
+plus a random intercept per head group (analysis.mixed). The head-group intercept lets a group
+with anchors keep its own offset while a group without anchors is predicted from the
+composition alone, with the between-group spread added to its interval. The choice of terms
+is justified by cross-validated error on the porcine brain sample (benchmarks/model_choice.py).
 
 Terms the anchors cannot estimate are left out, and rows that need them are not predicted.
-Anchors whose externally studentised residual is significant after Bonferroni correction
-are left out of the fit (reported as down-weighted), so a wrong anchor cannot drag the fit.
+Anchors whose externally studentised residual is significant after Bonferroni correction are
+left out of the fit (reported as excluded), so a wrong anchor cannot drag the fit.
+
+This module gives the part of each prediction's variance the anchors themselves can vouch for
+(residual, coefficients, head group); analysis.variance adds what they cannot.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import statsmodels.api as sm
-from scipy import stats
+from scipy import special
 
 from analysis.design import (
-    DESIGN_COLUMNS,
+    SERIES_PREFIX,
+    SOFT_TERMS,
     ColumnChoice,
     choose_columns,
     estimable,
@@ -31,22 +34,44 @@ from analysis.design import (
 from analysis.mixed import PenalisedFit, deletion_diagnostics, fit_random_intercept
 
 _MAX_SCREENING_ROUNDS = 50
-MAX_CHARITABLE_SERIES = 1  # series index 0 and 1: the a and b isomers
-_TESTABLE = 1 - 1e-8  # leverage below which an anchor can be judged without itself
+TESTABLE = 1 - 1e-8  # leverage below which an anchor can be judged without itself
+
+
+@dataclasses.dataclass
+class SeriesOffsets:
+    """The isomer-series offsets learned per head group, and the pooled offset for the others."""
+
+    learned: dict[str, tuple[float, float]]  # head -> (offset, standard error)
+    pooled: float | None  # precision-weighted mean of the learned offsets; None when none is learned
+    pooled_se: float
+    between_sd: float  # how much another head group's offset may differ from the pooled one
+    between_method: str
+    weights: np.ndarray  # over the fit's kept columns: a · θ with a = weights is the pooled offset
+
+    def offset(self, head: str) -> tuple[float, float] | None:
+        """(offset, its uncertainty for this head group), or None when no offset is known at all."""
+        if head in self.learned:
+            return self.learned[head]
+        if self.pooled is None:
+            return None
+        return self.pooled, float(np.hypot(self.pooled_se, self.between_sd))
 
 
 @dataclasses.dataclass
 class FittedModel:
+    columns: list[str]  # every design column: composition terms, then one series column per head
     choice: ColumnChoice
     fit: PenalisedFit
     anchors: np.ndarray  # frame positions of the anchors in the final fit
     excluded: np.ndarray  # frame positions of anchors screened out, in exclusion order
     anchor_design: np.ndarray  # full design of the final anchors
     thin: dict[int, tuple]  # terms set aside: column -> (common value, anchors set aside)
+    series: SeriesOffsets
+    screening_t: np.ndarray  # externally studentised residual of each excluded anchor when it was dropped
 
     @property
     def terms(self) -> list[str]:
-        return [DESIGN_COLUMNS[j] for j in self.choice.keep]
+        return [self.columns[j] for j in self.choice.keep]
 
     @property
     def sigma(self) -> float:
@@ -62,14 +87,27 @@ class FittedModel:
         i = self.terms.index(term)
         return float(self.fit.beta[i]), float(self.fit.standard_errors()[i])
 
+    @property
+    def anchor_heads(self) -> set[str]:
+        return set(self.fit.groups) if self.fit.groups else set()
+
 
 @dataclasses.dataclass
 class ModelFailure:
     reason: str
 
 
+def t_quantile(probability: float, df: float) -> float:
+    return float(special.stdtrit(df, probability))
+
+
+def t_two_sided_p(t: np.ndarray, df: float) -> np.ndarray:
+    return 2 * special.stdtr(df, -np.abs(t))
+
+
 def fit_model(
     design: np.ndarray,
+    columns: list[str],
     rt: np.ndarray,
     anchor_positions: np.ndarray,
     heads: np.ndarray,
@@ -84,19 +122,21 @@ def fit_model(
             f"only {n} usable anchor{'s' if n != 1 else ''} (MS/MS-confirmed peaks that are not "
             f"fragments); the model needs at least min_anchors = {min_anchors}"
         )
-    kept, thin = set_aside_thin_terms(design, np.asarray(anchor_positions))
+    kept, thin = set_aside_thin_terms(design, np.asarray(anchor_positions), columns)
+    forbidden = {j for j in thin if columns[j] in SOFT_TERMS}
     excluded: list[int] = []
+    screening_t: list[float] = []
     for _ in range(_MAX_SCREENING_ROUNDS):
-        choice = choose_columns(design[kept])
-        failure = _check_identifiable(choice, len(kept))
+        choice = _choose(design[kept], forbidden)
+        failure = _check_identifiable(choice, columns, len(kept))
         if failure:
             return failure
-        fit = fit_random_intercept(design[kept][:, choice.keep], heads[kept], rt[kept])
+        fit = _fit(design[kept][:, choice.keep], heads[kept], rt[kept])
         if fit.n - fit.n_fixed < 3:
             break
         t_external, _ = deletion_diagnostics(fit)
-        testable = fit.leverage < _TESTABLE
-        p_bonferroni = np.minimum(1.0, len(kept) * 2 * stats.t.sf(np.abs(t_external), fit.df - 1))
+        testable = fit.leverage < TESTABLE
+        p_bonferroni = np.minimum(1.0, len(kept) * t_two_sided_p(t_external, fit.df - 1))
         significant = testable & (p_bonferroni < alpha)
         room = len(kept) - max(min_anchors, len(choice.keep) + 3)
         if not significant.any() or room <= 0:
@@ -105,17 +145,64 @@ def fit_model(
         worst_first = candidates[np.lexsort((rows[kept[candidates]], -np.abs(t_external[candidates])))]
         drop = worst_first[:room]
         excluded.extend(kept[drop].tolist())
+        screening_t.extend(t_external[drop].tolist())
         kept = np.delete(kept, drop)
-    choice = choose_columns(design[kept])
-    failure = _check_identifiable(choice, len(kept))
+    choice = _choose(design[kept], forbidden)
+    failure = _check_identifiable(choice, columns, len(kept))
     if failure:
         return failure
-    fit = fit_random_intercept(design[kept][:, choice.keep], heads[kept], rt[kept])
-    return FittedModel(choice, fit, kept, np.asarray(excluded, dtype=np.int64), design[kept], thin)
+    fit = _fit(design[kept][:, choice.keep], heads[kept], rt[kept])
+    series = _series_offsets(fit, columns, choice)
+    return FittedModel(
+        columns,
+        choice,
+        fit,
+        kept,
+        np.asarray(excluded, dtype=np.int64),
+        design[kept],
+        thin,
+        series,
+        np.asarray(screening_t, dtype=float),
+    )
 
 
-def _check_identifiable(choice: ColumnChoice, n: int) -> ModelFailure | None:
-    composition_terms = [j for j in choice.keep if DESIGN_COLUMNS[j] not in ("intercept", "series")]
+def _fit(x: np.ndarray, heads: np.ndarray, y: np.ndarray) -> PenalisedFit:
+    """REML fit whose between-head variance comes from head groups with two or more anchors.
+
+    A head group with one anchor has an offset that is that anchor's own error as much as the
+    group's: left in the variance estimate, a single wrong anchor inflates the between-head
+    variance and so hides itself (and widens every unanchored head group's interval). The
+    variance ratio is therefore estimated on the corroborated head groups, then held for the fit
+    on all anchors.
+    """
+    labels, counts = np.unique(heads.astype(str), return_counts=True)
+    corroborated = np.isin(heads.astype(str), labels[counts >= 2])
+    if corroborated.all() or (counts >= 2).sum() < 2:
+        return fit_random_intercept(x, heads, y)
+    sub = x[corroborated]
+    choice = choose_columns(sub)
+    if corroborated.sum() - len(choice.keep) < 2:
+        return fit_random_intercept(x, heads, y)
+    pilot = fit_random_intercept(sub[:, choice.keep], heads[corroborated], y[corroborated])
+    return fit_random_intercept(x, heads, y, log_lambda=pilot.log_lambda)
+
+
+def _choose(anchor_design: np.ndarray, forbidden: set[int]) -> ColumnChoice:
+    if not forbidden:
+        return choose_columns(anchor_design)
+    masked = anchor_design.copy()
+    for j in forbidden:
+        masked[:, j] = masked[0, j] if len(masked) else 0.0
+    choice = choose_columns(masked)
+    for j in forbidden:
+        choice.constant.pop(j, None)
+    return choice
+
+
+def _check_identifiable(choice: ColumnChoice, columns: list[str], n: int) -> ModelFailure | None:
+    composition_terms = [
+        j for j in choice.keep if columns[j] != "intercept" and not columns[j].startswith(SERIES_PREFIX)
+    ]
     if not composition_terms:
         return ModelFailure(
             "every anchor has the same composition, so no composition effect can be estimated; "
@@ -129,207 +216,137 @@ def _check_identifiable(choice: ColumnChoice, n: int) -> ModelFailure | None:
     return None
 
 
+def _series_offsets(fit: PenalisedFit, columns: list[str], choice: ColumnChoice) -> SeriesOffsets:
+    """Per-head offsets from the fit; pooled offset and its between-head spread for the others.
+
+    With two or more learned offsets the between-head spread is estimated (DerSimonian–Laird);
+    with one, nothing says how another head group's spacing differs, so it is taken to be as
+    large as the offset itself (another head group's isomers may sit anywhere from together to
+    twice as far apart).
+    """
+    se = fit.standard_errors()
+    positions = [i for i, j in enumerate(choice.keep) if columns[j].startswith(SERIES_PREFIX)]
+    learned = {columns[choice.keep[i]][len(SERIES_PREFIX) : -1]: (float(fit.beta[i]), float(se[i])) for i in positions}
+    weights = np.zeros(len(choice.keep))
+    if not positions:
+        return SeriesOffsets({}, None, 0.0, 0.0, "no head group has anchors on two isomer series", weights)
+    estimates = np.array([fit.beta[i] for i in positions])
+    variances = np.maximum(np.array([se[i] ** 2 for i in positions]), 1e-12)
+    w = (1 / variances) / np.sum(1 / variances)
+    weights[positions] = w
+    pooled = float(w @ estimates)
+    pooled_se = float(
+        np.sqrt(
+            weights[: fit.n_fixed] @ fit.c_inverse[: fit.n_fixed, : fit.n_fixed] @ weights[: fit.n_fixed] * fit.sigma2
+        )
+    )
+    if len(positions) >= 2:
+        q = float(np.sum((estimates - pooled) ** 2 / variances))
+        c = float(np.sum(1 / variances) - np.sum(1 / variances**2) / np.sum(1 / variances))
+        between = max(0.0, (q - (len(positions) - 1)) / c) if c > 0 else 0.0
+        method = f"DerSimonian–Laird over the {len(positions)} head groups with a learned offset"
+        between_sd = float(np.sqrt(between))
+    else:
+        between_sd = abs(pooled)
+        method = (
+            "only one head group has anchors on two series, so another head group's offset is "
+            "assumed uncertain by the offset itself"
+        )
+    return SeriesOffsets(learned, pooled, pooled_se, between_sd, method, weights)
+
+
 @dataclasses.dataclass
-class Predictions:
-    """Per-row prediction, interval and test, aligned with the frame (NaN where not predicted)."""
+class FitPrediction:
+    """What the fit says about rows at one series position (NaN where it cannot say)."""
 
     predicted: np.ndarray
-    pi_low: np.ndarray
-    pi_high: np.ndarray
-    studentized: np.ndarray
-    p_value: np.ndarray
-    estimable: np.ndarray
-    sole_support: np.ndarray  # anchors in the fit that cannot be judged without themselves
+    var_residual: np.ndarray
+    var_parameter: np.ndarray
+    var_head: np.ndarray  # τ² where the head group has no anchor
+    var_isomer: np.ndarray  # between-head uncertainty of a borrowed series offset
 
 
-def choose_series(
-    model: FittedModel,
-    design: np.ndarray,
-    rt: np.ndarray,
-    heads: np.ndarray,
-    free: np.ndarray,
-) -> np.ndarray:
-    """Judge each `free` row against the isomer series (a or b, if the anchors span it) it fits best.
-
-    A peak that is not an anchor may be the second isomer of a name whose first isomer was
-    not observed, so its rank by RT says little; the series whose prediction lies nearest
-    its RT is the charitable reading, and the peak is an outlier only if even that fails.
-    Returns the design with the series column set accordingly.
-    """
-    column = DESIGN_COLUMNS.index("series")
-    if not free.any():
-        return design
-    adjusted = design.copy()
-    if "series" not in model.terms:
-        # No series effect could be learned: every peak is judged as the anchors' series.
-        adjusted[free, column] = model.anchor_design[0, column]
-        return adjusted
-    # Isomers come in pairs (GD1a/GD1b, GT1a/GT1b); a third series is rare enough that a peak
-    # needing it should be looked at, so the charitable reading stops at the second series.
-    highest = min(int(model.anchor_design[:, column].max()), MAX_CHARITABLE_SERIES)
-    rows = np.flatnonzero(free)
-    x = design[rows][:, model.choice.keep]
-    position = model.choice.keep.index(column)
-    x[:, position] = 0.0
-    base, _ = model.fit.predict(x, heads[rows])
-    slope = model.fit.beta[position]
-    candidates = base[:, None] + slope * np.arange(highest + 1)[None, :]
-    adjusted[rows, column] = np.argmin(np.abs(rt[rows][:, None] - candidates), axis=1)
-    return adjusted
+def predictable(model: FittedModel, design: np.ndarray) -> np.ndarray:
+    """True where a row's composition lies in what the anchors can estimate."""
+    probe = _without_series(model, design)
+    anchors = _without_series(model, model.anchor_design)
+    return estimable(anchors, probe)
 
 
-def predict(
-    model: FittedModel,
-    design: np.ndarray,
-    rt: np.ndarray,
-    heads: np.ndarray,
-    targets: np.ndarray,
-    pi_level: float,
-) -> Predictions:
-    """Predict RT with a prediction interval and a two-sided test for every target row.
-
-    Anchors in the fit are judged by the fit without them (leave-one-out), so an anchor
-    cannot vouch for itself; every other row by the full fit. A row whose head group has
-    no anchor gets the between-group variance added to its prediction variance.
-    """
-    n = len(rt)
-    nan = np.full(n, np.nan)
-    out = Predictions(
-        nan.copy(),
-        nan.copy(),
-        nan.copy(),
-        nan.copy(),
-        nan.copy(),
-        np.zeros(n, dtype=bool),
-        np.zeros(n, dtype=bool),
-    )
-    fit = model.fit
-    df = fit.df
-    quantile = 0.5 + pi_level / 2
-
-    ok = np.zeros(n, dtype=bool)
-    ok[targets] = estimable(model.anchor_design, design[targets])
-    out.estimable = ok
-    fitted, variance = fit.predict(design[ok][:, model.choice.keep], heads[ok])
-    se = np.sqrt(variance)
-    _fill(out, ok, fitted, se, rt[ok], df, quantile)
-
-    # Anchors of the fit: leave-one-out prediction and the externally studentised residual.
-    _t_external, deleted_sd = deletion_diagnostics(fit)
-    testable = (fit.leverage < _TESTABLE) & (df > 1)
-    a = model.anchors[testable]
-    h = fit.leverage[testable]
-    loo_prediction = rt[a] - fit.resid[testable] / (1 - h)
-    _fill(
-        out,
-        a,
-        loo_prediction,
-        deleted_sd[testable] / np.sqrt(1 - h),
-        rt[a],
-        df - 1,
-        quantile,
-    )
-    untestable = model.anchors[~testable]
-    out.sole_support[untestable] = True
-    for array in (out.predicted, out.pi_low, out.pi_high, out.studentized, out.p_value):
-        array[untestable] = np.nan
+def _without_series(model: FittedModel, design: np.ndarray) -> np.ndarray:
+    out = design.copy()
+    for j, column in enumerate(model.columns):
+        if column.startswith(SERIES_PREFIX):
+            out[:, j] = 0.0
+    for j, column in enumerate(model.columns):
+        if column in SOFT_TERMS and j not in model.choice.keep:
+            out[:, j] = model.anchor_design[0, j] if len(model.anchor_design) else 0.0
     return out
 
 
-def _fill(out: Predictions, where, predicted, se, observed, df, quantile) -> None:
-    half = stats.t.ppf(quantile, df) * se
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (observed - predicted) / se
-    out.predicted[where] = predicted
-    out.pi_low[where] = predicted - half
-    out.pi_high[where] = predicted + half
-    out.studentized[where] = t
-    out.p_value[where] = 2 * stats.t.sf(np.abs(t), df)
+def predict_at(
+    model: FittedModel,
+    design: np.ndarray,
+    heads: np.ndarray,
+    position: np.ndarray,
+) -> FitPrediction:
+    """Predict rows as isomer series `position` (0 = the anchors' first series) of their head group.
 
-
-def loo_metrics(model: FittedModel, rt: np.ndarray, excluded_errors: np.ndarray) -> dict[str, float | int]:
-    """Leave-one-out RMSEP and Q² over the fitted anchors, in closed form from the hat matrix.
-
-    `loo_rmsep_all_anchors` also counts the screened-out anchors, each by its error against the
-    final fit (which never saw it): the figure a sceptic would quote.
+    Head groups with a learned offset use it (exactly, through the fit's covariance); the others
+    use the pooled offset and carry its between-head uncertainty.
     """
+    keep = model.choice.keep
+    x = _without_series(model, design)[:, keep].copy()
+    position = np.asarray(position, dtype=float)
+    learned_columns = {
+        model.columns[j][len(SERIES_PREFIX) : -1]: i
+        for i, j in enumerate(keep)
+        if model.columns[j].startswith(SERIES_PREFIX)
+    }
+    var_isomer = np.zeros(len(x))
+    if model.series.pooled is not None:
+        column_of_row = np.array([learned_columns.get(h, -1) for h in heads], dtype=np.int64)
+        own = column_of_row >= 0
+        x[np.flatnonzero(own), column_of_row[own]] = position[own]
+        borrowed = ~own & (position != 0)
+        x[borrowed] += position[borrowed, None] * model.series.weights[None, :]
+        var_isomer[borrowed] = (position[borrowed] * model.series.between_sd) ** 2
     fit = model.fit
-    testable = fit.leverage < _TESTABLE
-    loo_errors = fit.resid[testable] / (1 - fit.leverage[testable])
-    y = rt[model.anchors][testable]
-    press = float(np.sum(loo_errors**2))
-    total = float(np.sum((y - y.mean()) ** 2))
-    all_errors = np.concatenate([loo_errors, excluded_errors])
-    return {
-        "loo_rmsep": float(np.sqrt(press / len(y))) if len(y) else float("nan"),
-        "loo_rmsep_all_anchors": float(np.sqrt(np.mean(all_errors**2))) if len(all_errors) else float("nan"),
-        "loo_q2": 1 - press / total if total > 0 else float("nan"),
-        "n_loo": int(testable.sum()),
-    }
+    a, unseen = fit.augmented(x, heads)
+    leverage = np.sum((a @ fit.c_inverse) * a, axis=1)
+    return FitPrediction(
+        a @ fit.theta,
+        np.full(len(x), fit.sigma2),
+        fit.sigma2 * leverage,
+        unseen,
+        var_isomer,
+    )
 
 
-def lohgo_rmsep(design: np.ndarray, rt: np.ndarray, anchors: np.ndarray, heads: np.ndarray) -> dict:
-    """Leave-one-head-group-out RMSEP: predict each head group's anchors from the other groups."""
-    errors: list[np.ndarray] = []
-    scored: list[str] = []
-    skipped: list[str] = []
-    head_of = heads[anchors]
-    for head in sorted(set(head_of.tolist())):
-        test = anchors[head_of == head]
-        train = anchors[head_of != head]
-        choice = choose_columns(design[train]) if len(train) else None
-        if choice is None or len(train) - len(choice.keep) < 1:
-            skipped.append(head)
-            continue
-        ok = estimable(design[train], design[test])
-        if not ok.any():
-            skipped.append(head)
-            continue
-        fit = fit_random_intercept(design[train][:, choice.keep], heads[train], rt[train])
-        predicted, _ = fit.predict(design[test[ok]][:, choice.keep], heads[test[ok]])
-        errors.append(rt[test[ok]] - predicted)
-        scored.append(head)
-    all_errors = np.concatenate(errors) if errors else np.zeros(0)
-    return {
-        "lohgo_rmsep": float(np.sqrt(np.mean(all_errors**2))) if len(all_errors) else float("nan"),
-        "lohgo_n_scored": len(all_errors),
-        "lohgo_groups_scored": scored,
-        "lohgo_groups_unscorable": skipped,
-    }
+@dataclasses.dataclass
+class AnchorJudgement:
+    """Leave-one-out prediction of every anchor in the fit (frame positions in `anchors`)."""
+
+    anchors: np.ndarray
+    predicted: np.ndarray
+    var_residual: np.ndarray
+    var_parameter: np.ndarray
+    testable: np.ndarray
 
 
-def logp_line_metrics(log_p: np.ndarray, rt: np.ndarray, anchors: np.ndarray) -> dict[str, object]:
-    """The legacy baseline, one straight line of RT on Log P over the same anchors."""
-    report = {
-        "name": "log_p_line",
-        "role": "baseline for comparison only; not used for any call",
-        "formula": "RT ~ 1 + log_p",
-        "n_anchors_used": len(anchors),
-    }
-    values = log_p[anchors]
-    if len(anchors) < 3 or not np.isfinite(values).all() or np.ptp(values) == 0:
-        return {
-            **report,
-            "status": "not fitted",
-            "reason": "Log P does not vary among the anchors",
-            "loo_rmsep": float("nan"),
-            "loo_q2": float("nan"),
-        }
-    x = np.column_stack([np.ones(len(anchors)), log_p[anchors]])
-    result = sm.OLS(rt[anchors], x).fit()
-    h = result.get_influence().hat_matrix_diag
-    loo = result.resid / (1 - h)
-    y = rt[anchors]
-    return {
-        **report,
-        "status": "fitted",
-        "coefficients": [
-            {"term": term, "label": term, "estimate": float(b), "std_error": float(s)}
-            for term, b, s in zip(("intercept", "log_p"), result.params, result.bse, strict=True)
-        ],
-        "n_anchors_used": len(anchors),
-        "residual_sd": float(np.sqrt(result.scale)),
-        "df_resid": int(result.df_resid),
-        "loo_rmsep": float(np.sqrt(np.mean(loo**2))),
-        "loo_q2": float(1 - np.sum(loo**2) / np.sum((y - y.mean()) ** 2)),
-    }
+def judge_anchors(model: FittedModel, rt: np.ndarray) -> AnchorJudgement:
+    """Each anchor of the fit predicted by the fit without it, in closed form (e/(1 − h))."""
+    fit = model.fit
+    _t, deleted_sd = deletion_diagnostics(fit)
+    h = fit.leverage
+    testable = (h < TESTABLE) & (fit.df > 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predicted = rt[model.anchors] - fit.resid / (1 - h)
+        var_parameter = deleted_sd**2 * h / (1 - h)
+    return AnchorJudgement(model.anchors, predicted, deleted_sd**2, var_parameter, testable)
+
+
+def loo_errors(model: FittedModel) -> np.ndarray:
+    fit = model.fit
+    testable = fit.leverage < TESTABLE
+    return fit.resid[testable] / (1 - fit.leverage[testable])

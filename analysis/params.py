@@ -53,7 +53,7 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "fragment_min_precursor_ratio",
         float,
-        0.1,
+        1.0,
         0.0,
         1000.0,
         "×",
@@ -125,7 +125,7 @@ class Parameters:
     """Every tunable of one analysis, validated on construction."""
 
     fragment_window: float = 0.05
-    fragment_min_precursor_ratio: float = 0.1
+    fragment_min_precursor_ratio: float = 1.0
     pi_level: float = 0.95
     alpha: float = 0.05
     min_anchors: int = 5

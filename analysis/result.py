@@ -9,7 +9,18 @@ import pandas as pd
 from analysis.errors import RowIssue
 
 STATUSES = ("valid", "outlier", "fragment", "unassessed", "invalid")
-FLAGS = ("extrapolated", "fragment_review", "oac_inconsistent", "downweighted_anchor")
+FLAGS = (
+    "extrapolated",
+    "fragment_review",
+    "oac_inconsistent",
+    "extra_peak",
+    "main_peak_outlier",
+    "anchor_as_fragment",
+    "anchor_inconsistent",
+    "excluded_anchor",
+    "series_ambiguous",
+    "logp_inconsistent",
+)
 
 # Output columns after `row` and the input columns, in order.
 RESULT_COLUMNS = [
@@ -27,6 +38,18 @@ RESULT_COLUMNS = [
     "merged_volume",
     "isomer_group",
     "series",
+    "main_peak_row",
+    "offset_from_main",
+    "volume_fraction",
+    "judged_series",
+    "var_residual",
+    "var_parameter",
+    "var_head",
+    "var_prefix",
+    "var_species",
+    "var_extrapolation",
+    "var_isomer",
+    "var_series",
     "canonical_name",
     "head",
     "prefix",
@@ -45,7 +68,18 @@ RESULT_COLUMNS = [
     "oxygen",
 ]
 INPUT_COLUMNS = ["name", "rt", "volume", "log_p", "anchor"]
-METRIC_KEYS = ("loo_rmsep", "loo_q2", "lohgo_rmsep", "n_anchors_used", "coverage")
+METRIC_KEYS = (
+    "loo_rmsep",
+    "loo_rmsep_all_anchors",
+    "lopo_rmsep",
+    "lopo_coverage",
+    "lohgo_rmsep",
+    "lohgo_coverage",
+    "loo_q2",
+    "n_anchors_used",
+    "fraction_with_pi",
+    "pi_coverage_main_peaks",
+)
 
 
 @dataclasses.dataclass
@@ -61,6 +95,7 @@ class AnalysisResult:
     parameters: dict
     provenance: dict
     extra_columns: list[str]
+    logp_checks: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def counts(self) -> dict[str, int]:

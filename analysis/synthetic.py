@@ -72,6 +72,10 @@ RT_EFFECTS = {
     "OAc": 0.09,
 }
 SERIES_OFFSET = 0.45
+ISOMER_RATIOS = {(2, 1): 0.9}  # GD1b/GD1a, about equal in the sample
+ISOMER_RATIO_RANGE = (0.15, 0.6)
+FAMILY_COLUMNS = ("sialic", "digit", "dHex", "Hex", "HexNAc", "NeuAc", "NeuGc", "carbons", "double_bonds", "oxygen")
+MSMS_RELATIVE_INTENSITY = 0.3  # a confirmed species' peaks this large relative to its largest get MS/MS too
 SHARPNESS = 2.0  # >1 concentrates small extracts on common species, as real extracts are
 LOGP_EFFECTS = {
     "intercept": -2.0,
@@ -211,6 +215,20 @@ def _misfit(species: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     return total
 
 
+def _head_values(rng: np.random.Generator, known: dict, bounds: tuple[float, float]) -> dict[tuple[int, int], float]:
+    """One value per head group (sialic acids, series digit): the known ones, the others drawn."""
+    drawn = rng.uniform(*bounds, len(HEADS))
+    return {(s, d): known.get((s, d), round(float(x), 3)) for (s, d, _), x in zip(HEADS, drawn, strict=True)}
+
+
+def _prefix_offsets(peaks: pd.DataFrame, rng: np.random.Generator, sd: float) -> np.ndarray:
+    """One RT offset per prefix (head group and modifications), shared by all its peaks."""
+    if sd <= 0:
+        return np.zeros(len(peaks))
+    codes = pd.MultiIndex.from_frame(peaks[["sialic", "digit", *MOD_UNITS]]).factorize()[0]
+    return rng.normal(0, sd, codes.max() + 1)[codes]
+
+
 def _names(species: pd.DataFrame) -> np.ndarray:
     heads = [f"G{SIALIC_LETTERS[s]}{d}" for s, d in zip(species["sialic"], species["digit"], strict=True)]
     mods = [""] * len(species)
@@ -234,8 +252,14 @@ def generate_extract(
     noise_sd: float = 0.012,
     min_outlier_shift: float = 0.8,
     wrong_anchors: int = 1,
+    prefix_offset_sd: float = 0.0,
 ) -> SyntheticExtract:
-    """Simulate an extract of about `n_rows` peaks (exactly `n_rows` rows)."""
+    """Simulate an extract of about `n_rows` peaks (exactly `n_rows` rows).
+
+    `prefix_offset_sd` (minutes) gives every prefix its own RT offset on top of the composition
+    effects: a world in which a modification's effect does not transfer exactly between head
+    groups, as in real extracts, for measuring how intervals hold up where no anchor is.
+    """
     if n_rows < 20:
         raise ValueError("a synthetic extract needs at least 20 rows")
     rng = np.random.default_rng(seed)
@@ -252,7 +276,7 @@ def generate_extract(
     n_species = min(len(grid), int(np.searchsorted(peaks_so_far, n_genuine)) + 1)
     chosen = grid.iloc[np.sort(ranking[:n_species])].reset_index(drop=True)
     two = second[np.sort(ranking[:n_species])]
-    chosen["head_offset"] = _misfit(chosen, rng)
+    chosen["head_offset"] = _misfit(chosen, rng) + _prefix_offsets(chosen, rng, prefix_offset_sd)
 
     series = np.concatenate([np.zeros(n_species, int), np.ones(int(two.sum()), int)])
     species_of = np.concatenate([np.arange(n_species), np.flatnonzero(two)])
@@ -260,26 +284,43 @@ def generate_extract(
         extra = rng.integers(0, n_species, n_genuine - len(species_of))
         species_of = np.concatenate([species_of, extra])
         series = np.concatenate([series, np.full(len(extra), series.max() + 1)])
-    keep = np.sort(rng.permutation(len(species_of))[:n_genuine])
+    # The peaks not detected are later isomers: a species seen at all is seen at its first series.
+    keep = np.sort(np.argsort(series + rng.random(len(series)), kind="stable")[:n_genuine])
     species_of, series = species_of[keep], series[keep]
     peaks = chosen.iloc[species_of].reset_index(drop=True)
     peaks["series"] = series
     peaks["model_rt"] = peaks["model_rt"] + peaks["head_offset"] + SERIES_OFFSET * series
     peaks["rt"] = peaks["model_rt"] + rng.normal(0, noise_sd, len(peaks))
+    # A species' isomers share its abundance, and their ratio is a property of the head group's
+    # biosynthesis (GD1a and GD1b are about equal in brain; most other head groups have one
+    # dominant isomer), with a little scatter per peak.
     abundance = np.log10(np.maximum(peaks["weight"].to_numpy(), 1e-12))
-    peaks["volume"] = 10 ** (5.2 + 0.5 * (abundance - abundance.mean()) + rng.normal(0, 0.5, len(peaks)))
-    peaks["volume"] *= np.where(series == 0, 1.0, 0.7)
+    # O-acetylated forms share their base's abundance (scaled by how common O-acetylation is).
+    family = pd.MultiIndex.from_frame(chosen[[c for c in chosen.columns if c in FAMILY_COLUMNS]]).factorize()[0]
+    species_level = rng.normal(0, 0.45, family.max() + 1)[family][species_of]
+    ratio = _head_values(rng, ISOMER_RATIOS, ISOMER_RATIO_RANGE)
+    head_ratio = np.array([ratio[(s, d)] for s, d in zip(peaks["sialic"], peaks["digit"], strict=True)])
+    peaks["volume"] = (
+        10 ** (5.2 + 0.5 * (abundance - abundance.mean()) + species_level + rng.normal(0, 0.15, len(peaks)))
+        * head_ratio**series
+    )
     peaks["kind"] = "genuine"
     peaks["true_name"] = _names(peaks)
     peaks["name"] = peaks["true_name"]
     peaks["fragment_of"] = -1
 
-    # Anchors: MS/MS confirms abundant peaks more often.
+    # Anchors: MS/MS confirms abundant species more often, and a confirmed species' isomers
+    # together when they are of comparable size (the sample's GD1 anchors come in a/b pairs).
     n_anchors = max(5, round(n_genuine * anchor_fraction))
-    score = np.log(peaks["volume"].to_numpy()) + rng.gumbel(size=len(peaks))
-    anchor = np.zeros(len(peaks), dtype=bool)
-    anchor[np.argpartition(-score, n_anchors - 1)[:n_anchors]] = True
-    peaks["anchor"] = anchor
+    volume = peaks["volume"].to_numpy()
+    top = np.zeros(n_species)
+    np.maximum.at(top, species_of, volume)
+    score = np.log(np.maximum(top, 1e-300)) + rng.gumbel(size=n_species)
+    confirmable = volume >= MSMS_RELATIVE_INTENSITY * top[species_of]
+    per_species = np.bincount(species_of, weights=confirmable, minlength=n_species)
+    order = np.argsort(-score, kind="stable")
+    taken = order[: int(np.searchsorted(np.cumsum(per_species[order]), n_anchors)) + 1]
+    peaks["anchor"] = np.isin(species_of, taken) & confirmable
 
     _inject_outliers(peaks, grid, rng, n_outliers, wrong_anchors, min_outlier_shift)
     fragments = _make_fragments(peaks, rng, n_fragments)

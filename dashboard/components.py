@@ -20,6 +20,23 @@ STATUS_MEANINGS = {
 }
 
 
+FLAG_MEANINGS = {
+    "extra_peak": "another peak of a name whose main (largest) peak carries the identity verdict; judged against "
+    "where the name's isomers can elute, with its offset from the main peak.",
+    "main_peak_outlier": "the name's main peak is an identity outlier, so this peak's identity is doubtful too.",
+    "extrapolated": "the composition lies outside the anchors' range, or its prefix or head group has no anchor; "
+    "the reason says what is extrapolated and from what, and the interval is widened for it.",
+    "series_ambiguous": "a modification learned from one prefix whose anchors could be either isomer; the interval "
+    "spans both readings.",
+    "anchor_inconsistent": "MS/MS-confirmed, but its RT disagrees with the model fitted without it.",
+    "excluded_anchor": "an anchor the screening left out of the fit (the others contradict it).",
+    "anchor_as_fragment": "MS/MS-confirmed, but a co-eluting larger peak explains it as an in-source fragment.",
+    "fragment_review": "a co-eluting larger composition exists but is too small to explain this peak; look at both.",
+    "oac_inconsistent": "an O-acetylated species elutes earlier than its base.",
+    "logp_inconsistent": "the Log P given departs from the additive pattern of its prefix.",
+}
+
+
 def status_badge(status: str, count: int | None = None) -> html.Span:
     text = status if count is None else f"{status} {count}"
     return html.Span(text, className=f"badge status-badge status-{status} me-1")
@@ -39,31 +56,7 @@ def status_explanation() -> dbc.Accordion:
         for status in STATUS_STYLE
         if status in STATUS_MEANINGS
     ]
-    flags = html.Ul(
-        [
-            html.Li(
-                [
-                    html.B("extrapolated"),
-                    ": the composition lies outside the anchors' range, or its head group has "
-                    "no anchor; the prediction leans on the model's shape.",
-                ]
-            ),
-            html.Li(
-                [
-                    html.B("fragment review"),
-                    ": a larger co-eluting peak exists but is too small to absorb this one; look at both.",
-                ]
-            ),
-            html.Li([html.B("oac inconsistent"), ": an O-acetylated species elutes earlier than its base."]),
-            html.Li(
-                [
-                    html.B("downweighted anchor"),
-                    ": an MS/MS-confirmed peak the others contradict; it was left out "
-                    "of the fit and judged like any other peak.",
-                ]
-            ),
-        ]
-    )
+    flags = html.Ul([html.Li([html.B(name.replace("_", " ")), ": ", text]) for name, text in FLAG_MEANINGS.items()])
     return dbc.Accordion(
         [
             dbc.AccordionItem(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analysis import __version__
 from analysis.params import PARAMETER_SPECS
+from analysis.result import METRIC_KEYS
 from store.models import JOB_STATUSES
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -281,7 +282,7 @@ def document(prefix: str = "/") -> dict:
                         "summary": {"type": "object"},
                         "metrics": {
                             "type": "object",
-                            "required": ["loo_rmsep", "loo_q2", "lohgo_rmsep", "n_anchors_used", "coverage"],
+                            "required": list(METRIC_KEYS),
                         },
                         "rows": {"type": "array", "items": {"type": "object"}},
                         "models": {"type": "array", "items": {"type": "object"}},

@@ -40,6 +40,8 @@ GRID_COLUMNS = [
     ("flags", "flags", 200, "agTextColumnFilter"),
     ("fragment_of", "fragment of", 110, "agNumberColumnFilter"),
     ("series", "series", 80, "agNumberColumnFilter"),
+    ("main_peak_row", "main peak", 100, "agNumberColumnFilter"),
+    ("judged_series", "judged as series", 130, "agNumberColumnFilter"),
     ("prefix", "prefix", 140, "agTextColumnFilter"),
     ("volume", "volume", 110, "agNumberColumnFilter"),
     ("merged_volume", "merged volume", 130, "agNumberColumnFilter"),
@@ -87,6 +89,12 @@ def _fmt(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _percent(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value * 100:.1f} %"
+
+
 def summary_cards(job, result: AnalysisResult, filename: str) -> html.Div:
     metrics, summary, source = result.metrics, result.summary, result.provenance["input"]
     counts = summary["counts"]
@@ -94,21 +102,31 @@ def summary_cards(job, result: AnalysisResult, filename: str) -> html.Div:
     cards = dbc.Row(
         [
             summary_card("rows", f"{summary['n_rows']:,}", " ".join(f"{k} {v}" for k, v in counts.items() if v)),
-            summary_card("outliers", counts["outlier"], f"of {counts['valid'] + counts['outlier']} assessed"),
+            summary_card(
+                "outliers",
+                counts["outlier"],
+                f"{summary.get('identity_outliers', 0)} identities (main peaks), "
+                f"{summary.get('extra_peak_outliers', 0)} extra peaks, "
+                f"{summary.get('anchors_inconsistent', 0)} anchors; of {counts['valid'] + counts['outlier']} assessed",
+            ),
             summary_card(
                 "anchors used",
                 f"{metrics.get('n_anchors_used') or 0} / {summary['n_anchors']}",
                 f"{summary['n_anchors_usable']} after removing fragments",
             ),
             summary_card(
-                "LOO RMSEP",
-                f"{_fmt(metrics.get('loo_rmsep'))} min",
-                f"Q² {_fmt(metrics.get('loo_q2'), 4)}; head-group-out {_fmt(metrics.get('lohgo_rmsep'))} min",
+                "prediction error (RMSEP)",
+                f"{_fmt(metrics.get('loo_rmsep'))} / {_fmt(metrics.get('lopo_rmsep'))} min",
+                "leave one anchor out / leave its whole prefix out; head group out "
+                f"{_fmt(metrics.get('lohgo_rmsep'))}, every confirmed anchor "
+                f"{_fmt(metrics.get('loo_rmsep_all_anchors'))}",
+                card_id="rmsep-card",
             ),
             summary_card(
-                "with a prediction interval",
-                f"{(metrics.get('coverage') or 0) * 100:.1f} %",
-                f"Log P line LOO RMSEP {_fmt(metrics.get('log_p_line_loo_rmsep'))} min",
+                "main peaks inside their interval",
+                _percent(metrics.get("pi_coverage_main_peaks")),
+                f"names without an anchor ({metrics.get('n_main_peaks_scored') or 0}); "
+                f"{_percent(metrics.get('fraction_with_pi'))} of rows have an interval",
             ),
             summary_card(
                 "analysis time",
@@ -291,6 +309,14 @@ def simple_grid(frame: pd.DataFrame, grid_id: str, empty: str, height: int = 420
     )
 
 
+def _round(value, digits: int = 4):
+    return round(value, digits) if isinstance(value, int | float) and math.isfinite(value) else "–"
+
+
+def _coverages(model: dict) -> str:
+    return " / ".join(_percent(model.get(k)) for k in ("loo_coverage", "lopo_coverage", "lohgo_coverage"))
+
+
 def model_tab(result: AnalysisResult) -> html.Div:
     model = result.models[0]
     if model.get("status") != "fitted":
@@ -302,23 +328,43 @@ def model_tab(result: AnalysisResult) -> html.Div:
     metrics = pd.DataFrame(
         [
             ("anchors in the fit", model["n_anchors_used"]),
-            ("anchors left out (screening)", model["n_downweighted"]),
+            ("anchors left out (screening)", model.get("n_excluded", 0)),
             ("residual SD σ (min)", round(model["residual_sd"], 4)),
-            ("head-group SD τ (min)", round(model.get("head_group_sd", 0), 4)),
             ("residual degrees of freedom", model["df_resid"]),
-            ("LOO RMSEP (min)", round(model["loo_rmsep"], 4)),
-            ("LOO RMSEP counting left-out anchors", round(model["loo_rmsep_all_anchors"], 4)),
-            ("LOO Q²", round(model["loo_q2"], 5)),
-            ("leave-one-head-group-out RMSEP (min)", round(model["lohgo_rmsep"], 4)),
-            (
-                "head groups scored / not scorable",
-                f"{', '.join(model['lohgo_groups_scored'])} / {', '.join(model['lohgo_groups_unscorable']) or 'none'}",
-            ),
+            ("RMSEP, leave one anchor out (min)", round(model["loo_rmsep"], 4)),
+            ("RMSEP, leave its prefix out (min)", _round(model.get("lopo_rmsep"))),
+            ("RMSEP, leave its head group out (min)", _round(model.get("lohgo_rmsep"))),
+            ("RMSEP, every MS/MS-confirmed anchor (min)", _round(model.get("loo_rmsep_all_anchors"))),
+            ("interval coverage: anchor / prefix / head group left out", _coverages(model)),
+            ("LOO Q² (measures the anchors' RT spread)", round(model["loo_q2"], 5)),
+            ("prefixes that cannot be left out", ", ".join(model.get("lopo_groups_unscorable", [])) or "none"),
+            ("head groups that cannot be left out", ", ".join(model.get("lohgo_groups_unscorable", [])) or "none"),
         ],
         columns=["figure", "value"],
     )
+    components = pd.DataFrame(model.get("variance_components", []), columns=["component", "sd", "n", "method"])
+    components["sd"] = components["sd"].round(4)
+    ambiguity = pd.DataFrame(
+        [
+            {
+                "prefix": a["prefix"],
+                "term": e["term"],
+                "effect if a isomers": round(e["as_a"], 3),
+                "effect if b isomers": round(e["as_b"], 3),
+                "rows affected": a["rows_affected"],
+            }
+            for a in model.get("series_ambiguity", [])
+            for e in a["effects"]
+        ]
+    )
+    coverage = pd.DataFrame(
+        [
+            {"main peaks": k, "n": v["n"], "inside": _percent(v["coverage"])}
+            for k, v in model.get("main_peak_coverage", {}).items()
+        ]
+    )
     dropped = pd.DataFrame(model.get("dropped_terms", []), columns=["term", "reason"])
-    down = pd.DataFrame(model.get("downweighted_anchors", []), columns=["row", "name", "rt"])
+    down = pd.DataFrame(model.get("excluded_anchors", []), columns=["row", "name", "rt", "t_external"])
     baseline = result.models[1] if len(result.models) > 1 else {}
     return html.Div(
         [
@@ -348,6 +394,21 @@ def model_tab(result: AnalysisResult) -> html.Div:
                     ),
                 ]
             ),
+            html.H6("What each prediction's variance is made of"),
+            html.P(
+                "Every row carries these components (columns var_*). The anchors vouch for the residual and "
+                "the coefficients; what they cannot know is calibrated on the peaks and the anchors left out.",
+                className="small text-muted mb-1",
+            ),
+            dbc.Table.from_dataframe(components, size="sm", className="table-compact"),
+            html.H6("Modification effects the isomer series can mimic"),
+            dbc.Table.from_dataframe(ambiguity, size="sm", className="table-compact")
+            if not ambiguity.empty
+            else html.P("none", className="text-muted small"),
+            html.H6("Main peaks of names without an anchor inside their interval"),
+            dbc.Table.from_dataframe(coverage, size="sm", className="table-compact")
+            if not coverage.empty
+            else html.P("none", className="text-muted small"),
             html.H6("Terms left out"),
             dbc.Table.from_dataframe(dropped, size="sm", className="table-compact")
             if not dropped.empty

@@ -76,6 +76,7 @@ def _result_record(job_id: uuid.UUID, result: AnalysisResult) -> dict:
         "oacetylation": _records(result.oacetylation),
         "isomer_pairs": _records(result.isomer_pairs),
         "invalid_rows": [issue.to_dict() for issue in result.issues],
+        "logp_checks": _records(result.logp_checks),
     }
 
 
@@ -304,13 +305,14 @@ def load_result(db: Database, job_id: uuid.UUID | str) -> AnalysisResult | None:
         models=models,
         metrics=stored.metrics,
         fragments=_table(stored.fragments, "analysis.fragments", "PAIR_COLUMNS"),
-        oacetylation=_table(stored.oacetylation, "analysis.oacetyl", "OAC_COLUMNS", ints=("base_row",)),
+        oacetylation=_table(stored.oacetylation, "analysis.oacetyl", "OAC_COLUMNS", ints=("base_row", "series")),
         isomer_pairs=_table(stored.isomer_pairs, "analysis.isomers", "ISOMER_COLUMNS"),
         issues=[RowIssue(**issue) for issue in stored.invalid_rows],
         summary=stored.summary,
         parameters=stored.parameters,
         provenance=stored.provenance,
         extra_columns=list(stored.extra_columns),
+        logp_checks=_table(stored.logp_checks or {"columns": [], "data": []}, "analysis.logp", "LOGP_COLUMNS"),
     )
 
 

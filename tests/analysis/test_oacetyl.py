@@ -60,12 +60,38 @@ def test_tolerance_is_the_boundary():
     assert oac_table(rows, tolerance=0.05)[1].loc[2, "verdict"].startswith("inconsistent")
 
 
-def test_no_pair_at_all_is_handled():
-    # The base co-elutes within the fragment window, so Rule 5 takes it as a fragment of the OAc peak.
-    rows = [("GD1(36:1;O2)", 9.10, 1e5, 1.5, "F"), ("GD1+OAc(36:1;O2)", 9.06, 3e5, 2.1, "F")]
+def test_a_base_absorbed_as_a_fragment_is_still_the_base():
+    # The base co-elutes within the fragment window and is smaller, so Rule 5 absorbs it into its
+    # larger O-acetylated form; Rule 4 still reports the pair, with a note, never "no base peak".
+    rows = [("GD1(36:1;O2)", 9.10, 1e5, 1.5, "F"), ("GD1+OAc(36:1;O2)", 9.13, 3e5, 2.1, "F")]
     result, table = oac_table(rows)
     assert result.rows.loc[0, "status"] == "fragment"
-    assert table.loc[2, "verdict"] == "no base peak"
+    assert table.loc[2, "base_row"] == 1
+    assert table.loc[2, "shift"] == pytest.approx(0.03)
+    assert "in-source fragment" in table.loc[2, "note"]
+    assert (result.oacetylation["verdict"] != "no base peak").all()
+
+
+def test_main_peaks_pair_first_whatever_their_series():
+    rows = [
+        ("GD1(36:1;O2)", 9.10, 1e5, 1.5, "F"),  # row 1, small first isomer
+        ("GD1(36:1;O2)", 9.55, 1e6, 1.5, "F"),  # row 2, the base's main peak
+        ("GD1+OAc(36:1;O2)", 9.64, 3e5, 2.1, "F"),  # row 3, the OAc main peak: pairs with row 2
+    ]
+    table = oac_table(rows)[1]
+    assert table.loc[3, "peak"] == "main"
+    assert table.loc[3, "base_row"] == 2 and table.loc[3, "shift"] == pytest.approx(0.09)
+
+
+def test_extra_peaks_never_pair_across_a_tenfold_volume_difference():
+    rows = [
+        ("GD1(36:1;O2)", 9.10, 1e6, 1.5, "F"),
+        ("GD1(36:1;O2)", 9.55, 2e4, 1.5, "F"),
+        ("GD1+OAc(36:1;O2)", 9.19, 3e5, 2.1, "F"),
+        ("GD1+OAc(36:1;O2)", 9.64, 3e5, 2.1, "F"),  # same rank as row 2 but 15× larger
+    ]
+    table = oac_table(rows)[1]
+    assert table.loc[4, "verdict"].startswith("not paired") and "15×" in table.loc[4, "verdict"]
 
 
 def test_two_oacetyl_groups_are_checked_against_one():

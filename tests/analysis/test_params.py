@@ -11,7 +11,7 @@ from analysis.params import PARAMETER_SPECS, Parameters
 def test_defaults_are_those_of_the_contract():
     assert Parameters().to_dict() == {
         "fragment_window": 0.05,
-        "fragment_min_precursor_ratio": 0.1,
+        "fragment_min_precursor_ratio": 1.0,
         "pi_level": 0.95,
         "alpha": 0.05,
         "min_anchors": 5,
