@@ -33,6 +33,7 @@ from analysis.variance import (
     per_unit_effect,
 )
 
+WELL_ANCHORED = 3  # anchors a prefix needs for its new species to count as well covered
 MAIN_POSITIONS_LEARNED = (0, 1)
 EXTRA_POSITIONS_LEARNED = (0, 1)
 EXTRA_POSITIONS_BORROWED = (-1, 0, 1)
@@ -288,6 +289,25 @@ def call_rows(
     if species.calibrated:
         used_for_calibration |= species_rows
     var_species = np.where(ok, species.variance, 0.0)
+    # A prefix with one or two anchors pins its own composition effects far less than one with
+    # many: its new species get their own, separately calibrated component where the peaks allow.
+    keys, counts = np.unique(prefix_keys[model.anchors].astype(str), return_counts=True)
+    support = dict(zip(keys.tolist(), counts.tolist(), strict=True))
+    prefix_support = np.array([support.get(k, 0) for k in prefix_keys.tolist()])
+    thin = ok & prefix_anchored & (prefix_support < WELL_ANCHORED)
+    thin_rows = species_rows & thin
+    species_of_left_out = np.full(n, species.variance)  # an anchor judged without itself
+    thin_species = calibrate(
+        "species, prefix with 1–2 anchors",
+        residual[thin_rows],
+        fit_variance[thin_rows],
+        f"main peaks of names without an anchor in prefixes with fewer than {WELL_ANCHORED} anchors",
+    )
+    if thin_species is not None and thin_species.variance > species.variance:
+        components.append(thin_species)
+        var_species = np.where(thin, thin_species.variance, var_species)
+        # Left out, an anchor's prefix has one anchor fewer.
+        species_of_left_out = np.where(prefix_support - 1 < WELL_ANCHORED, thin_species.variance, species.variance)
 
     # A head group without anchors: one centre per such head group from its names' main peaks,
     # and one per head group of the anchors predicted from a fold without it.
@@ -425,7 +445,7 @@ def call_rows(
     # another anchor in the fit (an isomer pair shares its composition).
     fit_names, fit_counts = np.unique(names[model.anchors].astype(str), return_counts=True)
     single = fit_counts[np.searchsorted(fit_names, names[a].astype(str))] == 1
-    variances["var_species"][a[single]] = species.variance
+    variances["var_species"][a[single]] = species_of_left_out[a[single]]
     sole_support = np.zeros(n, dtype=bool)
     sole_support[judgement.anchors[~judgement.testable]] = True
     loo_judged = np.zeros(n, dtype=bool)

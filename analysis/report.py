@@ -112,7 +112,7 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
             "calibrated": True,
         },
         {
-            "component": "head group",
+            "component": "head group, REML on the anchors",
             "variance": fit.tau2,
             "sd": float(np.sqrt(fit.tau2)),
             "n": len(fit.groups),

@@ -1,8 +1,19 @@
-"""Which RT model? Cross-validated error of candidate model families on the real sample.
+"""Which RT model? Cross-validated error and interval coverage of candidate models on the real sample.
 
-Every family is fitted on the same anchors: the MS/MS-confirmed peaks that Rule 5 does not
-call in-source fragments. LOO is leave-one-out over anchors (closed form); LOHGO leaves
-out a whole head group at a time and predicts it from the others.
+Every candidate is fitted on the same anchors: the MS/MS-confirmed peaks that Rule 5 does not
+call in-source fragments, each with the series index the engine gives it (its rank among the
+anchors of its name). Three ways of holding anchors out, all with scikit-learn's splitters and
+a refit per fold:
+
+    LOO    LeaveOneOut: one anchor at a time (interpolation among compositions like the anchors')
+    LOPO   LeaveOneGroupOut by prefix: every anchor of a prefix at once (a prefix never seen)
+    LOHGO  LeaveOneGroupOut by head group: every anchor of a head group at once
+
+For each: RMSEP, how many anchors could be scored (a fold that removes the only anchors of a
+term cannot predict them), and the share of held-out anchors inside the candidate's own 95 %
+prediction interval — the model's own, without the components the engine calibrates on the
+peaks, which is what shows how overconfident a model is about what its anchors cannot know.
+The last line is the engine as shipped, whose intervals carry those components.
 
     python benchmarks/model_choice.py [--data ../shared/data/porcine_brain_gangliosides.csv]
 """
@@ -11,15 +22,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
+from sklearn.linear_model import HuberRegressor
+from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.design import DESIGN_COLUMNS, choose_columns, design_matrix, estimable
+from analysis.calls import modification_prefix
+from analysis.design import DESIGN_COLUMNS, choose_columns, design_matrix, estimable, series_design
 from analysis.fragments import find_fragments
-from analysis.isomers import assign_series
+from analysis.isomers import anchor_series
 from analysis.mixed import fit_random_intercept
 from analysis.params import Parameters
 from analysis.pipeline import load_table, run_file
@@ -38,30 +55,49 @@ COMPOSITION = [
     "neugc",
     "oac",
 ]
+Z95 = stats.norm.ppf(0.975)
+
+# A fitter takes (x, y, groups) and returns predict(x, groups) -> (mean, variance of a new observation).
+Fitter = Callable[[np.ndarray, np.ndarray, np.ndarray], Callable]
 
 
-def loo_and_lohgo(x: np.ndarray, y: np.ndarray, heads: np.ndarray, groups: np.ndarray | None):
-    """LOO RMSEP (closed form) and LOHGO RMSEP for one design; groups=None means plain least squares."""
-    single = np.array(["all"] * len(y))
-    fit = fit_random_intercept(x, groups if groups is not None else single, y)
-    scorable = fit.leverage < 1 - 1e-8  # an anchor alone in its prefix has no leave-one-out prediction
-    loo = fit.resid[scorable] / (1 - fit.leverage[scorable])
-    errors = []
-    for head in sorted(set(heads)):
-        test, train = heads == head, heads != head
-        choice = choose_columns(np.column_stack([np.ones(train.sum()), x[train][:, 1:]]))
-        columns = choice.keep
-        if train.sum() - len(columns) < 1:
+def least_squares(x, y, groups):
+    fit = fit_random_intercept(x, np.array(["all"] * len(y)), y)
+    return lambda xt, gt: fit.predict(xt, np.array(["all"] * len(xt)))
+
+
+def head_random_intercept(x, y, groups):
+    fit = fit_random_intercept(x, groups, y)
+    return lambda xt, gt: fit.predict(xt, gt)
+
+
+def huber(x, y, groups):
+    """scikit-learn's HuberRegressor; its interval uses the robust scale and no coefficient uncertainty."""
+    model = HuberRegressor(fit_intercept=False, alpha=0.0, max_iter=2000).fit(x, y)
+    return lambda xt, gt: (model.predict(xt), np.full(len(xt), model.scale_**2))
+
+
+def cross_validate(x, y, heads, fitter: Fitter, splitter, groups=None) -> tuple[float, int, float]:
+    """(RMSEP, anchors scored, coverage of the candidate's own 95 % interval)."""
+    errors, inside = [], []
+    for train, test in splitter.split(x, y, groups):
+        columns = choose_columns(x[train]).keep
+        if len(train) - len(columns) < 2:
             continue
         ok = estimable(x[train][:, columns], x[test][:, columns]) & estimable(x[train], x[test])
         if not ok.any():
             continue
-        sub = fit_random_intercept(x[train][:, columns], (groups if groups is not None else single)[train], y[train])
-        predicted, _ = sub.predict(x[test][ok][:, columns], (groups if groups is not None else single)[test][ok])
-        errors.append(y[test][ok] - predicted)
-    lohgo = np.concatenate(errors) if errors else np.zeros(0)
-    lohgo_rmsep = float(np.sqrt(np.mean(lohgo**2))) if len(lohgo) else float("nan")
-    return float(np.sqrt(np.mean(loo**2))), int(scorable.sum()), lohgo_rmsep, len(lohgo)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            predict = fitter(x[train][:, columns], y[train], heads[train])
+        mean, variance = predict(x[test][ok][:, columns], heads[test][ok])
+        error = y[test][ok] - mean
+        errors.append(error)
+        inside.append(np.abs(error) <= Z95 * np.sqrt(variance))
+    if not errors:
+        return float("nan"), 0, float("nan")
+    error = np.concatenate(errors)
+    return float(np.sqrt(np.mean(error**2))), len(error), float(np.mean(np.concatenate(inside)))
 
 
 def main() -> None:
@@ -75,51 +111,81 @@ def main() -> None:
     params = Parameters()
     fragments = find_fragments(frame, valid, params.fragment_window, params.fragment_min_precursor_ratio)
     members = valid & ~fragments.is_fragment
-    _, series_index = assign_series(frame, members)
-    design = design_matrix(frame, series_index)
     anchors = np.flatnonzero(members & frame["anchor"].to_numpy())
     all_anchors = np.flatnonzero(valid & frame["anchor"].to_numpy())
-    rt = frame["rt"].to_numpy(float)
+    index = anchor_series(frame, anchors)
     heads = frame["head"].to_numpy(object)
-    prefixes = frame["prefix"].to_numpy(object)
+    series_heads = sorted({h for h in heads[anchors[index[anchors] > 0]]})
+    base = design_matrix(frame)
+    series = series_design(heads, index, series_heads)
+    prefixes = modification_prefix(frame)
+    rt = frame["rt"].to_numpy(float)
+    log_p = frame["log_p"].to_numpy(float)
 
-    def columns(names):
-        chosen = choose_columns(design[anchors][:, [0, *[DESIGN_COLUMNS.index(n) for n in names]]])
-        picked = [0, *[DESIGN_COLUMNS.index(n) for n in names]]
-        return design[:, [picked[j] for j in chosen.keep]]
+    def columns(names, with_series=True, extra=()):
+        picked = base[:, [0, *[DESIGN_COLUMNS.index(n) for n in names]]]
+        parts = [picked, series] if with_series else [picked]
+        return np.column_stack([*parts, *extra])
 
-    log_p = np.column_stack([np.ones(len(frame)), frame["log_p"].to_numpy(float)])
+    saturated = base[:, DESIGN_COLUMNS.index("saturated")]
     prefix_dummies = (prefixes[:, None] == np.array(sorted(set(prefixes[anchors])))[None, :]).astype(float)
+    curved = [*COMPOSITION, "carbons_sq"]
     candidates = [
-        ("Log P line, all confirmed anchors (legacy)", log_p, None, all_anchors),
-        ("Log P line", log_p, None, anchors),
-        ("Log P + per-prefix intercepts", np.column_stack([prefix_dummies, log_p[:, 1]]), None, anchors),
-        ("composition", columns(COMPOSITION), None, anchors),
-        ("composition + series", columns([*COMPOSITION, "series"]), None, anchors),
-        ("composition + series + carbons²", columns([*COMPOSITION, "series", "carbons_sq"]), None, anchors),
-        ("  + head-group random intercept (engine)", columns([*COMPOSITION, "series", "carbons_sq"]), "head", anchors),
-        ("  + prefix random intercept instead", columns([*COMPOSITION, "series", "carbons_sq"]), "prefix", anchors),
+        (
+            "Log P line (legacy), every confirmed anchor",
+            np.column_stack([np.ones(len(rt)), log_p]),
+            least_squares,
+            all_anchors,
+        ),
+        ("Log P line", np.column_stack([np.ones(len(rt)), log_p]), least_squares, anchors),
+        ("Log P + one intercept per prefix", np.column_stack([prefix_dummies, log_p]), least_squares, anchors),
+        ("composition", columns(COMPOSITION, with_series=False), least_squares, anchors),
+        ("composition + isomer series per head group", columns(COMPOSITION), least_squares, anchors),
+        ("  + (carbons − 36)²", columns(curved), least_squares, anchors),
+        ("  + head-group random intercept (engine)", columns(curved), head_random_intercept, anchors),
+        ("  + saturation step", columns(curved, extra=[saturated]), head_random_intercept, anchors),
+        ("  + Log P as a covariate", columns(curved, extra=[log_p]), head_random_intercept, anchors),
+        ("  fitted by HuberRegressor (robust)", columns(curved), huber, anchors),
     ]
     print(f"data: {args.data}")
-    print(f"anchors: {len(all_anchors)} confirmed, {len(anchors)} after Rule 5 removed in-source fragments\n")
     print(
-        f"{'model':42s} {'anchors':>7s} {'terms':>5s} {'LOO RMSEP':>10s} {'(scored)':>8s} "
-        f"{'LOHGO RMSEP':>12s} {'(scored)':>8s}"
+        f"anchors: {len(all_anchors)} confirmed, {len(anchors)} after Rule 5 removed in-source fragments; "
+        f"saturated anchors left: {int(saturated[anchors].sum())}"
     )
-    for label, x, grouping, used in candidates:
-        groups = None if grouping is None else (heads if grouping == "head" else prefixes)[used]
-        loo, loo_n, lohgo, lohgo_n = loo_and_lohgo(x[used], rt[used], heads[used], groups)
-        print(f"{label:42s} {len(used):7d} {x.shape[1]:5d} {loo:10.3f} {loo_n:8d} {lohgo:12.3f} {lohgo_n:8d}")
+    print("RMSEP in min (anchors scored) and the share inside the candidate's own 95 % interval\n")
+    print(f"{'model':46s} {'LOO':>16s} {'LOPO':>16s} {'LOHGO':>16s}")
+    for label, x, fitter, used in candidates:
+        cells = []
+        for splitter, groups in (
+            (LeaveOneOut(), None),
+            (LeaveOneGroupOut(), prefixes[used]),
+            (LeaveOneGroupOut(), heads[used]),
+        ):
+            value, n, coverage = cross_validate(x[used], rt[used], heads[used], fitter, splitter, groups)
+            cells.append(f"{value:6.3f} ({n:2d}) {coverage:4.0%}" if n else f"{'n/a':>16s}")
+        print(f"{label:46s} {cells[0]:>16s} {cells[1]:>16s} {cells[2]:>16s}")
 
     result = run_file(args.data)
-    metrics = result.metrics
-    print("\nthe engine as shipped (anchor screening on):")
+    m, model = result.metrics, result.models[0]
+    print("\nthe engine as shipped (anchor screening, closed-form folds, calibrated intervals):")
     print(
-        f"  anchors used {metrics['n_anchors_used']}, down-weighted {result.models[0]['n_downweighted']}; "
-        f"LOO RMSEP {metrics['loo_rmsep']:.3f} min over the anchors used, "
-        f"{metrics['loo_rmsep_all_anchors']:.3f} min counting the down-weighted ones; Q² {metrics['loo_q2']:.4f}, "
-        f"LOHGO RMSEP {metrics['lohgo_rmsep']:.3f} min; residual SD {metrics['residual_sd']:.3f}, "
-        f"head-group SD {metrics['head_group_sd']:.3f}; rows with a finite PI {metrics['coverage']:.3f}"
+        f"  RMSEP LOO {m['loo_rmsep']:.3f}, LOPO {m['lopo_rmsep']:.3f} (coverage {m['lopo_coverage']:.0%}), "
+        f"LOHGO {m['lohgo_rmsep']:.3f} (coverage {m['lohgo_coverage']:.0%}), every confirmed anchor "
+        f"{m['loo_rmsep_all_anchors']:.3f} min; Q² {m['loo_q2']:.4f}"
+    )
+    print(f"  prefixes that cannot be left out: {', '.join(model['lopo_groups_unscorable']) or 'none'}")
+    print("  variance components (SD in min):")
+    for component in model["variance_components"]:
+        print(f"    {component['component']:48s} {component['sd']:.3f}  (n {component['n']}) {component['method']}")
+    print("  main peaks of names without an anchor inside their 95 % interval:")
+    for category, figures in model["main_peak_coverage"].items():
+        coverage = "–" if figures["coverage"] is None else f"{figures['coverage']:.0%}"
+        print(f"    {category:34s} {figures['n']:4d}  {coverage}")
+    s = result.summary
+    print(
+        f"  outliers {s['counts']['outlier']}: {s['identity_outliers']} identities, "
+        f"{s['extra_peak_outliers']} extra peaks, {s['anchors_inconsistent']} anchors "
+        "(version 0.1.0 called 116 of 231 assessed peaks)"
     )
 
 
