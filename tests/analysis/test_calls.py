@@ -33,7 +33,8 @@ def anchored_world(rng=None, scatter=0.01):
             rows.append((f"GD1({c}:{db};O2)", round(a, 3), 2e6, 1.0, "T"))
             rows.append((f"GD1({c}:{db};O2)", round(a + SERIES + rng.normal(0, scatter), 3), 1.5e6, 1.0, "T"))
             for head in ("GT1", "GM1"):
-                rows.append((f"{head}({c}:{db};O2)", round(rt_of(head, c, db) + rng.normal(0, scatter), 3), 1e6, 1.0, "T"))
+                rt = round(rt_of(head, c, db) + rng.normal(0, scatter), 3)
+                rows.append((f"{head}({c}:{db};O2)", rt, 1e6, 1.0, "T"))
     return rows
 
 
