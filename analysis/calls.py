@@ -169,6 +169,7 @@ def call_rows(
     anchor = frame["anchor"].to_numpy(dtype=bool) & frame["valid"].to_numpy(dtype=bool)
     isomer = frame["isomer"].fillna("").to_numpy(dtype=object)
     prefix_keys = modification_prefix(frame)
+    labels = np.column_stack([heads, prefix_keys])
     nan = np.full(n, np.nan)
 
     main = main_peaks(frame, members)
@@ -240,7 +241,7 @@ def call_rows(
         widest = max(len(c) for c in candidates)
         for slot in range(widest):
             k = np.array([c[slot] if slot < len(c) else c[-1] for c in candidates])
-            prediction = predict_at(model, design[judged], heads[judged], k)
+            prediction = predict_at(model, design[judged], labels[judged], k)
             for r in range(readings.shape[1]):
                 mean = prediction.predicted + readings[judged, r]
                 distance = np.abs(rt[judged] - mean)
@@ -366,17 +367,17 @@ def call_rows(
     )
     prefix_fallback = None
     if prefix is None:
-        tau2 = model.fit.tau2
+        reml = model.fit.factor("prefix")
         prefix = Component(
             "prefix",
-            float(tau2),
+            float(reml.tau2 if reml else model.fit.tau2),
             0,
             f"only {len(centres)} prefixes to calibrate it on (main peaks in prefixes without an anchor, "
-            "and prefixes of the anchors that can be left out with their head group kept): assumed as "
-            "large as the head-group variance",
-            False,
+            "and prefixes of the anchors that can be left out with their head group kept): "
+            + ("the anchors' REML prefix variance" if reml else "assumed as large as the head-group variance"),
+            reml is not None,
         )
-        prefix_fallback = "head-group variance"
+        prefix_fallback = "REML" if reml else "head-group variance"
     else:
         used_for_calibration |= prefix_rows & is_in(prefix_keys, labels[kept_groups[: len(labels)]])
     prefix_groups = [

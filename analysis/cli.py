@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--rows", type=int, default=300, help="number of peaks (default 300)")
     example.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     example.add_argument("--truth", metavar="FILE.csv", help="also write the known truth per row")
+    example.add_argument(
+        "--prefix-offset-sd",
+        type=float,
+        default=0.0,
+        metavar="MIN",
+        help="give every prefix its own RT offset with this SD in minutes (default 0)",
+    )
     return parser
 
 
@@ -135,10 +142,12 @@ def _example(args: argparse.Namespace) -> int:
     most = Parameters().max_rows
     if args.rows < 20 or args.rows > most:
         raise InputError(f"--rows must be between 20 and {most:,}")
+    if not 0 <= args.prefix_offset_sd <= 5:
+        raise InputError("--prefix-offset-sd must be between 0 and 5 minutes")
     for out in (args.out, args.truth):
         if out:
             check_writable(out)
-    extract = generate_extract(args.rows, seed=args.seed)
+    extract = generate_extract(args.rows, seed=args.seed, prefix_offset_sd=args.prefix_offset_sd)
     write_bytes_atomic(extract.to_csv_bytes(), args.out)
     if args.truth:
         write_bytes_atomic(extract.truth.to_csv(index=False, lineterminator="\n").encode("utf-8"), args.truth)

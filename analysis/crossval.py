@@ -1,8 +1,8 @@
 """Cross-validated figures of the RT model: leave one anchor, one prefix or one head group out.
 
 Leave-one-out over anchors says how well the model interpolates among compositions like the
-anchors'; it flatters, because most anchors have a sibling of the same prefix (27 of the
-sample's are GD1). Leave-one-prefix-out predicts every anchor of a prefix from a model that
+anchors'; it flatters, because most anchors have a sibling of the same prefix (28 of the
+sample's 46 are GD1). Leave-one-prefix-out predicts every anchor of a prefix from a model that
 never saw that prefix, which is the situation of most peaks an analyst checks; leave-one-head-
 group-out does the same for whole head groups.
 
@@ -34,38 +34,40 @@ class HeldOut:
     positions: np.ndarray  # frame positions of the scored anchors
     predicted: np.ndarray
     fit_variance: np.ndarray  # residual + coefficients of the fold's prediction
-    head_variance: np.ndarray  # the between-head variance where the head group left with the group
+    head_variance: np.ndarray  # the head-group and prefix variances of the levels the fold left without anchors
     head_lost: bool
     n_unscorable: int  # anchors of the group the fold could not predict
 
 
-def hold_out(
-    model: FittedModel,
-    design: np.ndarray,
-    rt: np.ndarray,
-    heads: np.ndarray,
-    groups: np.ndarray,
-    series_index: np.ndarray,
-) -> list[HeldOut]:
+def hold_out(model: FittedModel, rt: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> list[HeldOut]:
     """Predict each group's anchors from the fit without that group (sklearn's LeaveOneGroupOut)."""
     from sklearn.model_selection import LeaveOneGroupOut  # imported when needed: it costs a second
-    del design, series_index  # the fit's own design rows already hold them
+
     anchors = model.anchors
-    labels = groups[anchors].astype(str)
+    group_of = groups[anchors].astype(str)
     out: list[HeldOut] = []
-    if len(set(labels.tolist())) < 2:
+    if len(set(group_of.tolist())) < 2:
         return out
     fit = model.fit
-    a, _ = fit.augmented(model.anchor_design[:, model.choice.keep], heads[anchors])
-    anchor_heads = heads[anchors].astype(str)
-    head_names, head_code = np.unique(anchor_heads, return_inverse=True)
-    head_total = np.bincount(head_code)
+    labels = np.asarray(labels, dtype=object)
+    a, _ = fit.augmented(model.anchor_design[:, model.choice.keep], labels[anchors])
+    # How many anchors each head group and prefix has, to tell which a fold leaves without any.
+    codes, totals, tau2 = [], [], []
+    for k, name in enumerate(("head", "prefix")):
+        _, code = np.unique(labels[anchors, k].astype(str), return_inverse=True)
+        codes.append(code)
+        totals.append(np.bincount(code))
+        factor = fit.factor(name)
+        tau2.append(factor.tau2 if factor else 0.0)
     system = np.linalg.inv(fit.c_inverse)  # AᵀA + penalty, the whole fit's normal equations
     scale = np.sqrt(np.diag(system))
-    for _, test in LeaveOneGroupOut().split(anchors, groups=labels):
-        group = str(labels[test[0]])
-        left = head_total[head_code[test]] - np.bincount(head_code[test], minlength=len(head_names))[head_code[test]]
-        head_lost = bool((left == 0).any())
+    for _, test in LeaveOneGroupOut().split(anchors, groups=group_of):
+        group = str(group_of[test[0]])
+        left = [
+            total[code[test]] - np.bincount(code[test], minlength=len(total))[code[test]]
+            for code, total in zip(codes, totals, strict=True)
+        ]
+        head_lost = bool((left[0] == 0).any())
         # Woodbury: (I − A_G C⁻¹ A_Gᵀ)⁻¹ = I + A_G (C − A_GᵀA_G)⁻¹ A_Gᵀ, with C − A_GᵀA_G the fold's own
         # normal equations; it is singular exactly when the group alone determines a coefficient.
         fold = (system - a[test].T @ a[test]) / np.outer(scale, scale)
@@ -80,7 +82,8 @@ def hold_out(
         solved = scipy.linalg.cho_solve(factor, scaled.T, check_finite=False)
         errors = fit.resid[test] + scaled @ (solved @ fit.resid[test])
         variance = fit.sigma2 * (1 + np.sum(scaled * solved.T, axis=1))
-        head_variance = np.where(left > 0, 0.0, fit.tau2)
+        # The part of the held-out variance that is the lost levels' own (head group, prefix).
+        head_variance = np.where(left[0] > 0, 0.0, tau2[0]) + np.where(left[1] > 0, 0.0, tau2[1])
         out.append(
             HeldOut(
                 group,

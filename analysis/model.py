@@ -31,7 +31,7 @@ from analysis.design import (
     estimable,
     set_aside_thin_terms,
 )
-from analysis.mixed import PenalisedFit, deletion_diagnostics, fit_random_intercept
+from analysis.mixed import PenalisedFit, deletion_diagnostics, fit_random_effects
 
 _MAX_SCREENING_ROUNDS = 50
 TESTABLE = 1 - 1e-8  # leverage below which an anchor can be judged without itself
@@ -89,7 +89,8 @@ class FittedModel:
 
     @property
     def anchor_heads(self) -> set[str]:
-        return set(self.fit.groups) if self.fit.groups else set()
+        factor = self.fit.factor("head")
+        return set(factor.levels) if factor else set()
 
 
 @dataclasses.dataclass
@@ -110,12 +111,15 @@ def fit_model(
     columns: list[str],
     rt: np.ndarray,
     anchor_positions: np.ndarray,
-    heads: np.ndarray,
+    labels: np.ndarray,
     rows: np.ndarray,
     alpha: float,
     min_anchors: int,
 ) -> FittedModel | ModelFailure:
-    """Fit on the anchors, screening out anchors that the others contradict."""
+    """Fit on the anchors, screening out anchors that the others contradict.
+
+    `labels` holds each row's head group and prefix (two columns): the random intercepts.
+    """
     n = len(anchor_positions)
     if n < min_anchors:
         return ModelFailure(
@@ -126,12 +130,14 @@ def fit_model(
     forbidden = {j for j in thin if columns[j] in SOFT_TERMS}
     excluded: list[int] = []
     screening_t: list[float] = []
+    fit = None
     for _ in range(_MAX_SCREENING_ROUNDS):
         choice = _choose(design[kept], forbidden)
         failure = _check_identifiable(choice, columns, len(kept))
         if failure:
             return failure
-        fit = _fit(design[kept][:, choice.keep], heads[kept], rt[kept])
+        fit = _fit(design[kept][:, choice.keep], labels[kept], rt[kept])
+        screened = kept
         if fit.n - fit.n_fixed < 3:
             break
         t_external, _ = deletion_diagnostics(fit)
@@ -147,11 +153,12 @@ def fit_model(
         excluded.extend(kept[drop].tolist())
         screening_t.extend(t_external[drop].tolist())
         kept = np.delete(kept, drop)
-    choice = _choose(design[kept], forbidden)
-    failure = _check_identifiable(choice, columns, len(kept))
-    if failure:
-        return failure
-    fit = _fit(design[kept][:, choice.keep], heads[kept], rt[kept])
+    if fit is None or screened is not kept:  # the last round left anchors out: fit once more without them
+        choice = _choose(design[kept], forbidden)
+        failure = _check_identifiable(choice, columns, len(kept))
+        if failure:
+            return failure
+        fit = _fit(design[kept][:, choice.keep], labels[kept], rt[kept])
     series = _series_offsets(fit, columns, choice)
     return FittedModel(
         columns,
@@ -166,25 +173,32 @@ def fit_model(
     )
 
 
-def _fit(x: np.ndarray, heads: np.ndarray, y: np.ndarray) -> PenalisedFit:
-    """REML fit whose between-head variance comes from head groups with two or more anchors.
+def _fit(x: np.ndarray, labels: np.ndarray, y: np.ndarray) -> PenalisedFit:
+    """REML fit with a random intercept per head group and per prefix within it.
 
-    A head group with one anchor has an offset that is that anchor's own error as much as the
-    group's: left in the variance estimate, a single wrong anchor inflates the between-head
-    variance and so hides itself (and widens every unanchored head group's interval). The
-    variance ratio is therefore estimated on the corroborated head groups, then held for the fit
+    The variance ratios come from the anchors whose head group and prefix both have another
+    anchor: a group with one anchor has an offset that is that anchor's own error as much as the
+    group's, so left in the estimate a single wrong anchor inflates the group variance and hides
+    itself (and widens every unanchored group's interval). The ratios are then held for the fit
     on all anchors.
     """
-    labels, counts = np.unique(heads.astype(str), return_counts=True)
-    corroborated = np.isin(heads.astype(str), labels[counts >= 2])
-    if corroborated.all() or (counts >= 2).sum() < 2:
-        return fit_random_intercept(x, heads, y)
+    labels = np.asarray(labels, dtype=object)
+    factors = [("head", labels[:, 0]), ("prefix", labels[:, 1])]
+    corroborated = np.ones(len(y), dtype=bool)
+    for _, values in factors:
+        _, inverse, counts = np.unique(values.astype(str), return_inverse=True, return_counts=True)
+        corroborated &= counts[inverse] >= 2
+    heads_left = len(set(labels[corroborated, 0].tolist()))
+    if corroborated.all() or heads_left < 2:
+        return fit_random_effects(x, factors, y)
     sub = x[corroborated]
     choice = choose_columns(sub)
     if corroborated.sum() - len(choice.keep) < 2:
-        return fit_random_intercept(x, heads, y)
-    pilot = fit_random_intercept(sub[:, choice.keep], heads[corroborated], y[corroborated])
-    return fit_random_intercept(x, heads, y, log_lambda=pilot.log_lambda)
+        return fit_random_effects(x, factors, y)
+    pilot_factors = [(name, values[corroborated]) for name, values in factors]
+    pilot = fit_random_effects(sub[:, choice.keep], pilot_factors, y[corroborated])
+    ratios = {f.name: f.log_lambda for f in pilot.factors}
+    return fit_random_effects(x, factors, y, [ratios.get(name) for name, _ in factors])
 
 
 def _choose(anchor_design: np.ndarray, forbidden: set[int]) -> ColumnChoice:
@@ -262,7 +276,8 @@ class FitPrediction:
     predicted: np.ndarray
     var_residual: np.ndarray
     var_parameter: np.ndarray
-    var_head: np.ndarray  # τ² where the head group has no anchor
+    var_head: np.ndarray  # the head-group variance where the head group has no anchor
+    var_prefix: np.ndarray  # the prefix variance where the prefix has no anchor
     var_isomer: np.ndarray  # between-head uncertainty of a borrowed series offset
 
 
@@ -287,7 +302,7 @@ def _without_series(model: FittedModel, design: np.ndarray) -> np.ndarray:
 def predict_at(
     model: FittedModel,
     design: np.ndarray,
-    heads: np.ndarray,
+    labels: np.ndarray,
     position: np.ndarray,
 ) -> FitPrediction:
     """Predict rows as isomer series `position` (0 = the anchors' first series) of their head group.
@@ -296,6 +311,8 @@ def predict_at(
     use the pooled offset and carry its between-head uncertainty.
     """
     keep = model.choice.keep
+    labels = np.asarray(labels, dtype=object)
+    heads = labels[:, 0]
     x = _without_series(model, design)[:, keep].copy()
     position = np.asarray(position, dtype=float)
     learned_columns = {
@@ -312,13 +329,17 @@ def predict_at(
         x[borrowed] += position[borrowed, None] * model.series.weights[None, :]
         var_isomer[borrowed] = (position[borrowed] * model.series.between_sd) ** 2
     fit = model.fit
-    a, unseen = fit.augmented(x, heads)
+    a, _ = fit.augmented(x, labels)
     leverage = np.sum((a @ fit.c_inverse) * a, axis=1)
+    unseen = dict(zip([f.name for f in fit.factors], fit.unseen(labels), strict=True))
+    zero = np.zeros(len(x))
+    head, prefix = fit.factor("head"), fit.factor("prefix")
     return FitPrediction(
         a @ fit.theta,
         np.full(len(x), fit.sigma2),
         fit.sigma2 * leverage,
-        unseen,
+        np.where(unseen["head"], head.tau2, 0.0) if head else zero,
+        np.where(unseen["prefix"], prefix.tau2, 0.0) if prefix else zero,
         var_isomer,
     )
 

@@ -151,23 +151,24 @@ def analyse(
     series_heads = sorted({h for h in heads[anchor_positions[index[anchor_positions] > 0]]})
     design = np.hstack([design_matrix(frame), series_design(heads, index, series_heads)])
     columns = DESIGN_COLUMNS + [series_column(h) for h in series_heads]
+    prefix_keys = modification_prefix(frame)
+    labels = np.column_stack([heads, prefix_keys])
     model = fit_model(
         design,
         columns,
         rt,
         anchor_positions,
-        heads,
+        labels,
         frame["row"].to_numpy(),
         params.alpha,
         params.min_anchors,
     )
 
     reporter.step("outliers", "predicting every row and testing its retention time")
-    prefix_keys = modification_prefix(frame)
     fitted = isinstance(model, FittedModel)
     if fitted:
-        lopo = hold_out(model, design, rt, heads, prefix_keys, index)
-        lohgo = hold_out(model, design, rt, heads, heads, index)
+        lopo = hold_out(model, rt, labels, prefix_keys)
+        lohgo = hold_out(model, rt, labels, heads)
         calls = call_rows(frame, members, design, index, model, lopo, lohgo, params.pi_level, params.alpha)
     else:
         lopo = lohgo = []

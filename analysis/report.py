@@ -7,7 +7,7 @@ import pandas as pd
 
 from analysis.calls import is_in
 from analysis.crossval import rmsep
-from analysis.design import column_label
+from analysis.design import SOFT_TERMS, column_label
 from analysis.model import FittedModel, loo_errors, predict_at, predictable, t_quantile
 from analysis.result import METRIC_KEYS, STATUSES
 from analysis.stage import Stage
@@ -15,11 +15,10 @@ from analysis.stage import Stage
 
 def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
     """The model's report (coefficients, variance components, cross-validated figures) and the metrics."""
-    model, calls, frame, design, params = stage.model, stage.calls, stage.frame, stage.design, stage.params
-    lopo, lohgo, index, prefix_keys, fragments, anchor = (
+    model, calls, frame, params = stage.model, stage.calls, stage.frame, stage.params
+    lopo, lohgo, prefix_keys, fragments, anchor = (
         stage.lopo,
         stage.lohgo,
-        stage.anchor_index,
         stage.prefix_keys,
         stage.fragments,
         stage.anchor,
@@ -56,14 +55,29 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
         for term, b, s, w in zip(terms, fit.beta, se, half, strict=False)
     ]
     heads = frame["head"].fillna("").to_numpy(dtype=object)
-    anchor_heads = heads[model.anchors]
-    group_se = se[fit.n_fixed :]
-    head_offsets = [
-        {"head": head, "offset": float(u), "std_error": float(s), "n_anchors": int((anchor_heads == head).sum())}
-        for head, u, s in zip(fit.groups, fit.group_effects, group_se, strict=True)
-    ]
+    level_of = {"head": heads[model.anchors], "prefix": prefix_keys[model.anchors]}
+    offsets = {
+        factor.name: [
+            {
+                factor.name: level,
+                "offset": float(fit.theta[factor.start + i]),
+                "std_error": float(se[factor.start + i]),
+                "n_anchors": int((level_of[factor.name] == level).sum()),
+            }
+            for i, level in enumerate(factor.levels)
+        ]
+        for factor in fit.factors
+    }
+    head_offsets = offsets.get("head", [])
     dropped = [
-        {"term": model.columns[j], "reason": f"every anchor has {column_label(model.columns[j])} = {v:g}"}
+        {
+            "term": model.columns[j],
+            "reason": (
+                "no anchor shows it; rows that need it are predicted without it and widened as extrapolations"
+                if model.columns[j] in SOFT_TERMS
+                else f"every anchor has {column_label(model.columns[j])} = {v:g}"
+            ),
+        }
         for j, v in model.choice.constant.items()
     ]
     dropped += [
@@ -90,7 +104,7 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
     press = float(np.sum(errors**2))
     total = float(np.sum((y - y.mean()) ** 2))
     loo_inside = _inside(rows, calls.loo_judged)
-    all_errors, n_unscored = _all_anchor_errors(model, calls, design, rt, anchor, frame, index)
+    all_errors, n_unscored = _all_anchor_errors(stage, rt)
     lopo_rmsep, lopo_n = rmsep(lopo, rt)
     lohgo_rmsep, lohgo_n = rmsep(lohgo, rt)
     species_var = stage.component("species")
@@ -111,14 +125,18 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
             "method": "REML residual variance of the anchors",
             "calibrated": True,
         },
-        {
-            "component": "head group, REML on the anchors",
-            "variance": fit.tau2,
-            "sd": float(np.sqrt(fit.tau2)),
-            "n": len(fit.groups),
-            "method": f"REML between-head-group variance over {len(fit.groups)} head groups with anchors",
-            "calibrated": True,
-        },
+        *[
+            {
+                "component": f"{'head group' if factor.name == 'head' else 'prefix'}, REML on the anchors",
+                "variance": factor.tau2,
+                "sd": float(np.sqrt(factor.tau2)),
+                "n": len(factor.levels),
+                "method": f"REML variance over the {len(factor.levels)} {factor.name}s with anchors (the anchors' own "
+                "view; what a row without such an anchor gets is calibrated below)",
+                "calibrated": True,
+            }
+            for factor in fit.factors
+        ],
         *[c.report() for c in calls.components],
         {
             "component": "isomer offset between head groups",
@@ -146,7 +164,7 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
         "status": "fitted",
         "formula": "RT ~ "
         + " + ".join("1" if t == "intercept" else t for t in terms)
-        + (" + (1 | head group)" if fit.groups else ""),
+        + "".join(f" + (1 | {'head group' if f.name == 'head' else 'prefix'})" for f in fit.factors),
         "coefficients": coefficients,
         "variance_components": components,
         "series_ambiguity": ambiguity,
@@ -156,6 +174,7 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
         ],
         "head_group_sd": float(np.sqrt(fit.tau2)),
         "head_group_offsets": head_offsets,
+        "prefix_offsets": offsets.get("prefix", []),
         "dropped_terms": dropped,
         "n_anchors": int((anchor & ~fragments.is_fragment).sum()),
         "n_anchors_used": len(model.anchors),
@@ -220,18 +239,26 @@ def _inside(rows: pd.DataFrame, mask: np.ndarray) -> float:
     return float(((sub["rt"] >= sub["pi_low"]) & (sub["rt"] <= sub["pi_high"])).mean())
 
 
-def _all_anchor_errors(model, calls, design, rt, anchor, frame, index) -> tuple[np.ndarray, int]:
+def _all_anchor_errors(stage: Stage, rt: np.ndarray) -> tuple[np.ndarray, int]:
     """Every MS/MS-confirmed anchor scored by a fit that did not contain it.
 
     Anchors of the fit by their leave-one-out error; anchors screened out, set aside or taken as
     in-source fragments by their error against the final fit, which never saw them.
     """
+    model, calls, design, anchor, frame, index = (
+        stage.model,
+        stage.calls,
+        stage.design,
+        stage.anchor,
+        stage.frame,
+        stage.anchor_index,
+    )
     errors = [loo_errors(model)]
     others = np.flatnonzero(anchor & ~calls.in_fit)
-    heads = frame["head"].fillna("").to_numpy(dtype=object)
+    labels = np.column_stack([frame["head"].fillna("").to_numpy(dtype=object), stage.prefix_keys])
     ok = predictable(model, design[others])
     scored = others[ok]
-    prediction = predict_at(model, design[scored], heads[scored], index[scored])
+    prediction = predict_at(model, design[scored], labels[scored], index[scored])
     errors.append(rt[scored] - prediction.predicted)
     return np.concatenate(errors), int((~ok).sum())
 

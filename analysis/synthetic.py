@@ -3,10 +3,15 @@
 Retention times follow a composition model close to the one fitted on the porcine brain
 sample (carbons with curvature, double bonds, sialic acids, neutral sugars, modifications,
 0.45 min between isomer series) plus a small head-group offset and scatter, so the
-engine's model family is right but not exact. On top of the genuine peaks the generator
-injects in-source fragments (co-eluting, smaller, a strict part of the precursor's glycan)
-and misassigned peaks (the RT of one species under the name of another that elutes at
-least `min_outlier_shift` minutes away), including one wrong anchor.
+engine's model family is right but not exact. Volumes follow the chemistry too: a species'
+isomers and its O-acetylated forms share its abundance, the isomer ratio is a property of the
+head group (GD1a and GD1b about equal, one dominant isomer elsewhere), the peaks a small
+extract misses are later isomers, and MS/MS confirms an abundant species' isomers together.
+On top of the genuine peaks the generator injects in-source fragments (co-eluting, smaller, a
+strict part of the precursor's glycan) and misassigned peaks (the RT of one species under the
+name of another that elutes at least `min_outlier_shift` minutes away), including one wrong
+anchor. `prefix_offset_sd` gives every prefix its own RT offset, for measuring calibration
+where no anchor is.
 """
 
 from __future__ import annotations
@@ -276,7 +281,9 @@ def generate_extract(
     n_species = min(len(grid), int(np.searchsorted(peaks_so_far, n_genuine)) + 1)
     chosen = grid.iloc[np.sort(ranking[:n_species])].reset_index(drop=True)
     two = second[np.sort(ranking[:n_species])]
-    chosen["head_offset"] = _misfit(chosen, rng) + _prefix_offsets(chosen, rng, prefix_offset_sd)
+    # Drawn from their own stream, so the offsets change retention times and nothing else.
+    offsets = _prefix_offsets(chosen, np.random.default_rng([seed, 1]), prefix_offset_sd)
+    chosen["head_offset"] = _misfit(chosen, rng) + offsets
 
     series = np.concatenate([np.zeros(n_species, int), np.ones(int(two.sum()), int)])
     species_of = np.concatenate([np.arange(n_species), np.flatnonzero(two)])

@@ -152,7 +152,7 @@ def read_stream(ws_url: str, job_id: str, timeout: float = 120, origin: str | No
         connection.close()
 
 
-def slow_job_input(rows: int = 150_000) -> bytes:
+def slow_job_input(rows: int = 80_000) -> bytes:
     """A generated extract large enough that its analysis takes several seconds."""
     from analysis.synthetic import generate_extract
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -306,6 +307,16 @@ def test_run_accepts_the_example(example, tmp_path):
     assert document["summary"]["counts"]["invalid"] == 0
 
 
+def test_example_with_prefix_offsets_moves_retention_times_only(example, tmp_path):
+    table, _, _ = example
+    shifted = tmp_path / "shifted.csv"
+    process = run_cli("example", "--out", shifted, "--rows", 120, "--seed", 3, "--prefix-offset-sd", 0.2)
+    assert process.returncode == 0, process.stderr
+    before, after = pd.read_csv(table), pd.read_csv(shifted)
+    assert before["Name"].tolist() == after["Name"].tolist()
+    assert not np.allclose(before["RT"], after["RT"])
+
+
 def test_example_is_reproducible(example, tmp_path):
     table, truth, _ = example
     again, again_truth = tmp_path / "again.csv", tmp_path / "again_truth.csv"
@@ -325,8 +336,9 @@ def test_example_is_reproducible(example, tmp_path):
         (["--rows", "5"], "--rows"),
         (["--out", "{tmp}/missing/example.csv"], "does not exist"),
         (["--truth", "{tmp}/missing/truth.csv"], "does not exist"),
+        (["--prefix-offset-sd", "-0.1"], "--prefix-offset-sd"),
     ],
-    ids=["too few rows", "missing folder", "missing truth folder"],
+    ids=["too few rows", "missing folder", "missing truth folder", "negative prefix offset"],
 )
 def test_example_errors(tmp_path, args, problem):
     args = [arg.format(tmp=tmp_path) for arg in args]
