@@ -6,11 +6,12 @@ sample's 46 are GD1). Leave-one-prefix-out predicts every anchor of a prefix fro
 never saw that prefix, which is the situation of most peaks an analyst checks; leave-one-head-
 group-out does the same for whole head groups.
 
-The folds come from scikit-learn's LeaveOneGroupOut. Each fold keeps the whole fit's variance
-ratio (a head-group variance re-estimated from one head group fewer would be noise) and its
-anchors (no re-screening), so leaving a group G out is exact in closed form: with H the hat
-matrix of the penalised fit, the held-out errors are (I − H_GG)⁻¹ e_G and their variance
-σ²(I − H_GG)⁻¹. A group whose anchors alone determine some coefficient (I − H_GG singular: a
+The folds are scikit-learn's LeaveOneGroupOut's (tests/analysis/test_crossval.py checks it).
+Each fold keeps the whole fit's variance ratios (a head-group variance re-estimated from one
+head group fewer would be noise) and its anchors (no re-screening), so leaving a group out is
+exact in closed form: the fold's normal equations are the whole fit's minus the group's own
+rows (analysis/mixed.py), and its predictions of the group's anchors carry σ²(1 + a C_fold⁻¹ aᵀ).
+A group whose anchors alone determine some coefficient (the fold's equations singular: a
 modification only that prefix carries) cannot be scored, and is listed as such.
 """
 
@@ -19,11 +20,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.linalg
 
 from analysis.model import FittedModel
-
-_SINGULAR = 1e-10  # pivot of the fold's scaled normal equations below which a coefficient rests on the group
 
 
 @dataclasses.dataclass
@@ -40,9 +38,7 @@ class HeldOut:
 
 
 def hold_out(model: FittedModel, rt: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> list[HeldOut]:
-    """Predict each group's anchors from the fit without that group (sklearn's LeaveOneGroupOut)."""
-    from sklearn.model_selection import LeaveOneGroupOut  # imported when needed: it costs a second
-
+    """Predict each group's anchors from the fit without that group, groups in sorted order."""
     anchors = model.anchors
     group_of = groups[anchors].astype(str)
     out: list[HeldOut] = []
@@ -50,7 +46,6 @@ def hold_out(model: FittedModel, rt: np.ndarray, labels: np.ndarray, groups: np.
         return out
     fit = model.fit
     labels = np.asarray(labels, dtype=object)
-    a, _ = fit.augmented(model.anchor_design[:, model.choice.keep], labels[anchors])
     # How many anchors each head group and prefix has, to tell which a fold leaves without any.
     codes, totals, tau2 = [], [], []
     for k, name in enumerate(("head", "prefix")):
@@ -59,36 +54,27 @@ def hold_out(model: FittedModel, rt: np.ndarray, labels: np.ndarray, groups: np.
         totals.append(np.bincount(code))
         factor = fit.factor(name)
         tau2.append(factor.tau2 if factor else 0.0)
-    system = np.linalg.inv(fit.c_inverse)  # AᵀA + penalty, the whole fit's normal equations
-    scale = np.sqrt(np.diag(system))
-    for _, test in LeaveOneGroupOut().split(anchors, groups=group_of):
+    for test in folds(group_of):
         group = str(group_of[test[0]])
         left = [
             total[code[test]] - np.bincount(code[test], minlength=len(total))[code[test]]
             for code, total in zip(codes, totals, strict=True)
         ]
         head_lost = bool((left[0] == 0).any())
-        # Woodbury: (I − A_G C⁻¹ A_Gᵀ)⁻¹ = I + A_G (C − A_GᵀA_G)⁻¹ A_Gᵀ, with C − A_GᵀA_G the fold's own
-        # normal equations; it is singular exactly when the group alone determines a coefficient.
-        fold = (system - a[test].T @ a[test]) / np.outer(scale, scale)
-        try:
-            factor = scipy.linalg.cho_factor(fold, check_finite=False)
-        except np.linalg.LinAlgError:
-            factor = None
-        if factor is None or np.min(np.abs(np.diag(factor[0]))) ** 2 < _SINGULAR:
+        # The fold's normal equations are the whole fit's minus the group's rows; they are singular
+        # exactly when the group alone determines a coefficient.
+        fold = fit.without(test)
+        if fold is None:
             out.append(HeldOut(group, anchors[:0], np.zeros(0), np.zeros(0), np.zeros(0), head_lost, len(test)))
             continue
-        scaled = a[test] / scale
-        solved = scipy.linalg.cho_solve(factor, scaled.T, check_finite=False)
-        errors = fit.resid[test] + scaled @ (solved @ fit.resid[test])
-        variance = fit.sigma2 * (1 + np.sum(scaled * solved.T, axis=1))
+        predicted, variance = fold.predict_rows(test)
         # The part of the held-out variance that is the lost levels' own (head group, prefix).
         head_variance = np.where(left[0] > 0, 0.0, tau2[0]) + np.where(left[1] > 0, 0.0, tau2[1])
         out.append(
             HeldOut(
                 group,
                 anchors[test],
-                rt[anchors[test]] - errors,
+                predicted,
                 np.maximum(variance - head_variance, 0.0),
                 head_variance,
                 head_lost,
@@ -96,6 +82,13 @@ def hold_out(model: FittedModel, rt: np.ndarray, labels: np.ndarray, groups: np.
             )
         )
     return out
+
+
+def folds(groups: np.ndarray) -> list[np.ndarray]:
+    """Positions of each group's members, one array per group in sorted order."""
+    _, code = np.unique(groups, return_inverse=True)
+    order = np.argsort(code, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(code))[:-1])
 
 
 def rmsep(held: list[HeldOut], rt: np.ndarray) -> tuple[float, int]:

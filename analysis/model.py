@@ -251,7 +251,7 @@ def _series_offsets(fit: PenalisedFit, columns: list[str], choice: ColumnChoice)
     pooled = float(w @ estimates)
     pooled_se = float(
         np.sqrt(
-            weights[: fit.n_fixed] @ fit.c_inverse[: fit.n_fixed, : fit.n_fixed] @ weights[: fit.n_fixed] * fit.sigma2
+            weights[: fit.n_fixed] @ fit.s_inverse[: fit.n_fixed, : fit.n_fixed] @ weights[: fit.n_fixed] * fit.sigma2
         )
     )
     if len(positions) >= 2:
@@ -329,13 +329,13 @@ def predict_at(
         x[borrowed] += position[borrowed, None] * model.series.weights[None, :]
         var_isomer[borrowed] = (position[borrowed] * model.series.between_sd) ** 2
     fit = model.fit
-    a, _ = fit.augmented(x, labels)
-    leverage = np.sum((a @ fit.c_inverse) * a, axis=1)
+    b, level, _ = fit.rows(x, labels)
+    leverage = fit.quad(b, level)
     unseen = dict(zip([f.name for f in fit.factors], fit.unseen(labels), strict=True))
     zero = np.zeros(len(x))
     head, prefix = fit.factor("head"), fit.factor("prefix")
     return FitPrediction(
-        a @ fit.theta,
+        fit.mean(b, level),
         np.full(len(x), fit.sigma2),
         fit.sigma2 * leverage,
         np.where(unseen["head"], head.tau2, 0.0) if head else zero,

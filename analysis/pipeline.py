@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import platform
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from analysis import __version__
 from analysis.calls import call_rows, main_peaks, modification_prefix
@@ -112,6 +114,9 @@ def load_table(
     return validate_table(raw)
 
 
+# One BLAS thread: the engine's matrices are small (tens of columns) and a worker process per core
+# already uses the machine; OpenBLAS's threads cost ten times the work on them (docs/performance.md).
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def analyse(
     table: PeakTable,
     params: Parameters | None = None,
@@ -242,17 +247,8 @@ def _oac_notes(oacetylation: pd.DataFrame) -> dict[int, str]:
 
 
 def _library_versions() -> dict[str, str]:
-    import scipy
-    import sklearn
-    import statsmodels
-
-    return {
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scipy": scipy.__version__,
-        "statsmodels": statsmodels.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
+    """Versions of the numerical libraries the result depends on (read without importing them)."""
+    return {name: importlib.metadata.version(name) for name in ("numpy", "pandas", "scipy", "statsmodels")}
 
 
 def _now() -> dt.datetime:

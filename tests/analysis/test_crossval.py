@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.crossval import hold_out
+from analysis.crossval import folds, hold_out
 from analysis.design import DESIGN_COLUMNS
 from analysis.mixed import fit_random_effects
 from analysis.model import fit_model, predict_at
@@ -88,3 +88,15 @@ def test_held_out_prediction_matches_predict_at_of_the_refit_for_a_kept_head():
     direct = predict_at(model, design[fold.positions], labels[fold.positions], np.zeros(len(fold.positions)))
     # Left out, a prefix is predicted less well than by the fit that contains it, never better.
     assert np.all(fold.fit_variance >= direct.var_residual + direct.var_parameter - 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_folds_are_scikit_learns_leave_one_group_out(seed):
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    groups = np.random.default_rng(seed).choice(["GD1", "GM1", "GT1+OAc", "GD1a", "x"], size=60)
+    expected = [test for _, test in LeaveOneGroupOut().split(groups, groups=groups)]
+    got = folds(groups)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert np.array_equal(np.sort(a), b)
