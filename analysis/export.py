@@ -106,6 +106,7 @@ def to_xlsx_bytes(result: AnalysisResult) -> bytes:
         "fragments": result.fragments,
         "O-acetylation": result.oacetylation,
         "isomer series": result.isomer_pairs,
+        "Log P checks": result.logp_checks,
         "invalid rows": result.invalid_rows(),
         "parameters & provenance": key_value_table(result),
     }
@@ -145,6 +146,7 @@ def to_json_bytes(result: AnalysisResult) -> bytes:
         "fragments": _frame_json(result.fragments),
         "oacetylation": _frame_json(result.oacetylation),
         "isomer_pairs": _frame_json(result.isomer_pairs),
+        "logp_checks": _frame_json(result.logp_checks),
         "invalid_rows": _frame_json(result.invalid_rows()),
         "parameters": _dumps(result.parameters),
         "provenance": _dumps(result.provenance),

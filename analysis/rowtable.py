@@ -104,11 +104,11 @@ def build_rows(stage: Stage) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         **{column: frame[column].to_numpy(dtype=object) for column in stage.table.extra_columns},
         "status": status,
         "reason": reasons,
-        "predicted_rt": np.round(predicted, 4),
-        "pi_low": np.round(low, 4),
-        "pi_high": np.round(high, 4),
-        "residual": np.round(residual, 4),
-        "studentized_residual": np.round(studentized, 3),
+        "predicted_rt": _round(predicted, 4),
+        "pi_low": _round(low, 4),
+        "pi_high": _round(high, 4),
+        "residual": _round(residual, 4),
+        "studentized_residual": _round(studentized, 3),
         "p_value": floor_p(round_significant(np.where(members, p, np.nan))),
         "q_value": floor_p(round_significant(q)),
         "flags": flag_lists(masks, n),
@@ -117,17 +117,22 @@ def build_rows(stage: Stage) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
         "isomer_group": np.where(valid, names, None),
         "series": series_out,
         "main_peak_row": main_row,
-        "offset_from_main": np.round(offset, 4),
-        "volume_fraction": np.round(fraction, 6),
+        "offset_from_main": _round(offset, 4),
+        "volume_fraction": _round(fraction, 6),
         "judged_series": judged_series,
     }
     for column in VARIANCE_COLUMNS:
         values = calls.variances[column] if calls is not None else nan
-        columns[column] = np.round(np.where(np.isfinite(predicted), values, np.nan), 6)
+        columns[column] = _round(np.where(np.isfinite(predicted), values, np.nan), 6)
     for column in RESULT_COLUMNS[RESULT_COLUMNS.index("canonical_name") :]:
         values = frame[column]
         columns[column] = values.to_numpy(dtype=object) if column in TEXT_COLUMNS else values.astype("Int64").array
     return pd.DataFrame(columns), masks
+
+
+def _round(values: np.ndarray, digits: int) -> np.ndarray:
+    """Rounded, with −0.0 made 0.0 (a database or a spreadsheet would not keep the sign)."""
+    return np.round(values, digits) + 0.0
 
 
 def floor_p(values: np.ndarray) -> np.ndarray:

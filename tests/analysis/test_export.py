@@ -30,6 +30,7 @@ SHEETS = [
     "fragments",
     "O-acetylation",
     "isomer series",
+    "Log P checks",
     "invalid rows",
     "parameters & provenance",
 ]
@@ -300,6 +301,7 @@ def test_xlsx_sheets(xlsx_bytes, result, porcine_csv):
         ("fragments", result.fragments),
         ("O-acetylation", result.oacetylation),
         ("isomer series", result.isomer_pairs),
+        ("Log P checks", result.logp_checks),
         ("invalid rows", result.invalid_rows()),
     ):
         assert book[title].max_row - 1 == len(frame), title
@@ -366,6 +368,7 @@ def test_json_values_round_trip_exactly(document, result):
         ("fragments", result.fragments, document["fragments"]),
         ("oacetylation", result.oacetylation, document["oacetylation"]),
         ("isomer_pairs", result.isomer_pairs, document["isomer_pairs"]),
+        ("logp_checks", result.logp_checks, document["logp_checks"]),
     ):
         assert len(records) == len(frame), name
         for position, record in enumerate(records):
