@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.metadata
 import platform
 import time
@@ -246,6 +247,7 @@ def _oac_notes(oacetylation: pd.DataFrame) -> dict[int, str]:
     }
 
 
+@functools.cache
 def _library_versions() -> dict[str, str]:
     """Versions of the numerical libraries the result depends on (read without importing them)."""
     return {name: importlib.metadata.version(name) for name in ("numpy", "pandas", "scipy", "statsmodels")}
