@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from analysis.crossval import HeldOut
-from analysis.model import FittedModel, judge_anchors, predict_at, predictable, t_quantile, t_two_sided_p
+from analysis.model import (
+    FittedModel,
+    benjamini_hochberg,
+    judge_anchors,
+    predict_at,
+    predictable,
+    t_quantile,
+    t_two_sided_p,
+)
 from analysis.variance import (
     AmbiguousPrefix,
     Component,
@@ -466,9 +474,7 @@ def call_rows(
     q_value = np.full(n, np.nan)
     tested = members & np.isfinite(p_value)
     if tested.any():
-        from scipy.stats import false_discovery_control  # scipy.stats is slow to import; only here
-
-        q_value[tested] = false_discovery_control(p_value[tested], method="bh")
+        q_value[tested] = benjamini_hochberg(p_value[tested])
     outside = (rt < pi_low) | (rt > pi_high)
     outlier = members & outside & (q_value <= alpha)
 

@@ -250,7 +250,7 @@ def _oac_notes(oacetylation: pd.DataFrame) -> dict[int, str]:
 @functools.cache
 def _library_versions() -> dict[str, str]:
     """Versions of the numerical libraries the result depends on (read without importing them)."""
-    return {name: importlib.metadata.version(name) for name in ("numpy", "pandas", "scipy", "statsmodels")}
+    return {name: importlib.metadata.version(name) for name in ("numpy", "pandas", "scipy")}
 
 
 def _now() -> dt.datetime:

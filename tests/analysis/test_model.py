@@ -149,3 +149,14 @@ def test_prediction_intervals_are_calibrated():
     assert abs(inside - 0.95) <= 4 * np.sqrt(0.95 * 0.05 / n)
     # And with every peak genuine, false-discovery control should call (almost) none outliers.
     assert (judged["status"] == "outlier").sum() <= max(1, int(0.05 * n))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_benjamini_hochberg_matches_scipy(seed):
+    from scipy.stats import false_discovery_control
+
+    from analysis.model import benjamini_hochberg
+
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([rng.uniform(size=40), rng.uniform(0, 1e-3, size=5), [0.5, 0.5, 1.0]])
+    assert np.allclose(benjamini_hochberg(p), false_discovery_control(p, method="bh"), rtol=1e-12, atol=0)
