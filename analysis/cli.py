@@ -182,8 +182,10 @@ def format_summary(result: AnalysisResult, outputs: Sequence[str] = ()) -> str:
             f"anchors used {metrics['n_anchors_used']} of {summary['n_anchors']}; RMSEP leave-one-out "
             f"{_number(metrics['loo_rmsep'], '.3f', ' min')}, leave-one-prefix-out "
             f"{_number(metrics['lopo_rmsep'], '.3f', ' min')} "
-            f"(interval coverage {_number(metrics['lopo_coverage'], '.0%')}), "
-            f"leave-one-head-group-out {_number(metrics['lohgo_rmsep'], '.3f', ' min')}, every confirmed anchor "
+            f"({metrics['lopo_n_scored']} anchors scored, "
+            f"interval coverage {_number(metrics['lopo_coverage'], '.0%')}), "
+            f"leave-one-head-group-out {_number(metrics['lohgo_rmsep'], '.3f', ' min')} "
+            f"({metrics['lohgo_n_scored']} scored), every confirmed anchor "
             f"{_number(metrics['loo_rmsep_all_anchors'], '.3f', ' min')}"
         )
         lines.append(

@@ -11,8 +11,9 @@ Each fold keeps the whole fit's variance ratios (a head-group variance re-estima
 head group fewer would be noise) and its anchors (no re-screening), so leaving a group out is
 exact in closed form: the fold's normal equations are the whole fit's minus the group's own
 rows (analysis/mixed.py), and its predictions of the group's anchors carry σ²(1 + a C_fold⁻¹ aᵀ).
-A group whose anchors alone determine some coefficient (the fold's equations singular: a
-modification only that prefix carries) cannot be scored, and is listed as such.
+A coefficient that only the group's anchors carry (a modification only that prefix has, the
+isomer offset of the only head group with one) is dropped from the fold; the group's anchors
+that need it cannot be scored and are counted as such, the others are scored.
 """
 
 from __future__ import annotations
@@ -61,24 +62,27 @@ def hold_out(model: FittedModel, rt: np.ndarray, labels: np.ndarray, groups: np.
             for code, total in zip(codes, totals, strict=True)
         ]
         head_lost = bool((left[0] == 0).any())
-        # The fold's normal equations are the whole fit's minus the group's rows; they are singular
-        # exactly when the group alone determines a coefficient.
+        # The fold's normal equations are the whole fit's minus the group's rows. A coefficient only
+        # the group carries (a modification of that prefix alone) is dropped, and the group's anchors
+        # that need it cannot be scored; if the rest is still singular none can.
         fold = fit.without(test)
-        if fold is None:
+        scorable = fold.predictable(test) if fold is not None else np.zeros(len(test), dtype=bool)
+        if not scorable.any():
             out.append(HeldOut(group, anchors[:0], np.zeros(0), np.zeros(0), np.zeros(0), head_lost, len(test)))
             continue
-        predicted, variance = fold.predict_rows(test)
+        predicted, variance = fold.predict_rows(test[scorable])
         # The part of the held-out variance that is the lost levels' own (head group, prefix).
         head_variance = np.where(left[0] > 0, 0.0, tau2[0]) + np.where(left[1] > 0, 0.0, tau2[1])
+        head_variance = head_variance[scorable]
         out.append(
             HeldOut(
                 group,
-                anchors[test],
+                anchors[test[scorable]],
                 predicted,
                 np.maximum(variance - head_variance, 0.0),
                 head_variance,
                 head_lost,
-                0,
+                int(np.count_nonzero(~scorable)),
             )
         )
     return out

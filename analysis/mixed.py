@@ -234,7 +234,12 @@ class PenalisedFit:
     # ---------------------------------------------------------------- leave a group out
 
     def without(self, rows: np.ndarray) -> _HeldOutFit | None:
-        """The fit refitted without training rows `rows`, variance ratios held (None if singular)."""
+        """The fit refitted without training rows `rows`, variance ratios held.
+
+        A fixed effect that only those rows carry (its column is zero everywhere else) is dropped
+        from the refit: the rows that need it cannot be predicted (`_HeldOutFit.predictable`), the
+        others can. None when the remaining equations are still singular.
+        """
         b, y, level = self.b[rows], self.y[rows], self.level[rows]
         whole = self._whole
         normal = _Normal(
@@ -250,20 +255,34 @@ class PenalisedFit:
             np.subtract.at(normal.sums, level[seen], b[seen])
             np.subtract.at(normal.zty, level[seen], y[seen])
             np.subtract.at(normal.counts, level[seen], 1.0)
-        solved = normal.solve()
+        support = self._column_support - np.count_nonzero(b, axis=0)
+        kept = np.flatnonzero((support > 0) | (np.arange(self.m) >= self.n_fixed))
+        solved = dataclasses.replace(
+            normal,
+            btb=normal.btb[np.ix_(kept, kept)],
+            bty=normal.bty[kept],
+            sums=normal.sums[:, kept],
+        ).solve()
         if solved is None:
             return None
-        theta_b, theta_z, factor, _ = solved
-        s_inverse = factor.inverse()
-        return _HeldOutFit(
-            dataclasses.replace(
-                self,
-                theta=np.concatenate([theta_b, theta_z]),
-                s_inverse=s_inverse,
-                sums=normal.sums,
-                counts=normal.counts,
-            )
+        kept_theta, theta_z, factor, _ = solved
+        theta_b = np.zeros(self.m)
+        theta_b[kept] = kept_theta
+        s_inverse = np.zeros((self.m, self.m))
+        s_inverse[np.ix_(kept, kept)] = factor.inverse()
+        refit = dataclasses.replace(
+            self,
+            theta=np.concatenate([theta_b, theta_z]),
+            s_inverse=s_inverse,
+            sums=normal.sums,
+            counts=normal.counts,
         )
+        return _HeldOutFit(refit, np.setdiff1d(np.arange(self.m), kept))
+
+    @functools.cached_property
+    def _column_support(self) -> np.ndarray:
+        """How many training rows have a nonzero entry in each column of B."""
+        return np.count_nonzero(self.b, axis=0)
 
     @functools.cached_property
     def _whole(self) -> _Normal:
@@ -285,6 +304,11 @@ class PenalisedFit:
 @dataclasses.dataclass
 class _HeldOutFit:
     fit: PenalisedFit
+    dropped: np.ndarray  # columns of B the refit had no data for
+
+    def predictable(self, rows: np.ndarray) -> np.ndarray:
+        """Which training rows the refit can predict (none of the dropped columns needed)."""
+        return ~np.any(self.fit.b[np.ix_(rows, self.dropped)] != 0, axis=1)
 
     def predict_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and σ²(1 + a C⁻¹ aᵀ) of training rows `rows` under this refit (σ² of the whole fit)."""

@@ -12,6 +12,8 @@ from analysis.model import FittedModel, loo_errors, predict_at, predictable, t_q
 from analysis.result import METRIC_KEYS, STATUSES
 from analysis.stage import Stage
 
+_FACTOR_NOUN = {"head": ("head group", "head groups"), "prefix": ("prefix", "prefixes")}
+
 
 def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
     """The model's report (coefficients, variance components, cross-validated figures) and the metrics."""
@@ -36,7 +38,7 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
             "n_anchors": int((anchor & ~fragments.is_fragment).sum()),
         }
         metrics = dict.fromkeys(METRIC_KEYS)
-        metrics.update(n_anchors_used=0, fraction_with_pi=fraction_with_pi)
+        metrics.update(n_anchors_used=0, lopo_n_scored=0, lohgo_n_scored=0, fraction_with_pi=fraction_with_pi)
         return [report], metrics
 
     fit = model.fit
@@ -127,12 +129,12 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
         },
         *[
             {
-                "component": f"{'head group' if factor.name == 'head' else 'prefix'}, REML on the anchors",
+                "component": f"{_FACTOR_NOUN[factor.name][0]}, REML on the anchors",
                 "variance": factor.tau2,
                 "sd": float(np.sqrt(factor.tau2)),
                 "n": len(factor.levels),
-                "method": f"REML variance over the {len(factor.levels)} {factor.name}s with anchors (the anchors' own "
-                "view; what a row without such an anchor gets is calibrated below)",
+                "method": f"REML variance over the {len(factor.levels)} {_FACTOR_NOUN[factor.name][1]} with anchors "
+                "(the anchors' own view; what a row without such an anchor gets is calibrated below)",
                 "calibrated": True,
             }
             for factor in fit.factors
@@ -201,11 +203,13 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
         "lopo_n_scored": lopo_n,
         "lopo_groups_scored": [h.group for h in lopo if len(h.positions)],
         "lopo_groups_unscorable": [h.group for h in lopo if not len(h.positions)],
+        "lopo_unscored": _unscored(lopo),
         "lohgo_rmsep": lohgo_rmsep,
         "lohgo_coverage": lohgo_cover,
         "lohgo_n_scored": lohgo_n,
         "lohgo_groups_scored": [h.group for h in lohgo if len(h.positions)],
         "lohgo_groups_unscorable": [h.group for h in lohgo if not len(h.positions)],
+        "lohgo_unscored": _unscored(lohgo),
         "anchor_ranges": ranges,
         "main_peak_coverage": coverage,
     }
@@ -215,8 +219,10 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
         "loo_rmsep_all_anchors": report["loo_rmsep_all_anchors"],
         "lopo_rmsep": lopo_rmsep,
         "lopo_coverage": lopo_cover,
+        "lopo_n_scored": lopo_n,
         "lohgo_rmsep": lohgo_rmsep,
         "lohgo_coverage": lohgo_cover,
+        "lohgo_n_scored": lohgo_n,
         "loo_q2": report["loo_q2"],
         "n_anchors_used": len(model.anchors),
         "fraction_with_pi": fraction_with_pi,
@@ -383,3 +389,12 @@ def summary(
         "isomer_pairs_disagreeing": int((isomer_pairs["agrees"] == False).sum()),  # noqa: E712
         "isomer_pairs_without_learned_offset": int(isomer_pairs["agrees"].isna().sum()),
     }
+
+
+def _unscored(held: list) -> list[dict]:
+    """Groups with anchors a fold could not predict (they need a coefficient only the group carries)."""
+    return [
+        {"group": h.group, "n_unscored": h.n_unscorable, "n_anchors": h.n_unscorable + len(h.positions)}
+        for h in held
+        if h.n_unscorable
+    ]

@@ -85,8 +85,9 @@ def sample_figures(data: Path, repeat: int) -> None:
     summary = result.summary
     print(
         f"  RMSEP over {metrics['n_anchors_used']} anchors, leave one out {metrics['loo_rmsep']:.3f} min, leave its "
-        f"prefix out {metrics['lopo_rmsep']:.3f} (interval coverage {metrics['lopo_coverage']:.0%}), leave its head "
-        f"group out {metrics['lohgo_rmsep']:.3f} ({metrics['lohgo_coverage']:.0%}); every MS/MS-confirmed anchor "
+        f"prefix out {metrics['lopo_rmsep']:.3f} ({metrics['lopo_n_scored']} scored, interval coverage "
+        f"{metrics['lopo_coverage']:.0%}), leave its head group out {metrics['lohgo_rmsep']:.3f} "
+        f"({metrics['lohgo_n_scored']} scored, {metrics['lohgo_coverage']:.0%}); every MS/MS-confirmed anchor "
         f"{metrics['loo_rmsep_all_anchors']:.3f}; Q² {metrics['loo_q2']:.4f}"
     )
     print(

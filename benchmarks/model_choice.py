@@ -169,11 +169,14 @@ def main() -> None:
     m, model = result.metrics, result.models[0]
     print("\nthe engine as shipped (anchor screening, closed-form folds, calibrated intervals):")
     print(
-        f"  RMSEP LOO {m['loo_rmsep']:.3f}, LOPO {m['lopo_rmsep']:.3f} (coverage {m['lopo_coverage']:.0%}), "
-        f"LOHGO {m['lohgo_rmsep']:.3f} (coverage {m['lohgo_coverage']:.0%}), every confirmed anchor "
+        f"  RMSEP LOO {m['loo_rmsep']:.3f} ({m['n_anchors_used']}), LOPO {m['lopo_rmsep']:.3f} "
+        f"({m['lopo_n_scored']}, coverage {m['lopo_coverage']:.0%}), LOHGO {m['lohgo_rmsep']:.3f} "
+        f"({m['lohgo_n_scored']}, coverage {m['lohgo_coverage']:.0%}), every confirmed anchor "
         f"{m['loo_rmsep_all_anchors']:.3f} min; Q² {m['loo_q2']:.4f}"
     )
-    print(f"  prefixes that cannot be left out: {', '.join(model['lopo_groups_unscorable']) or 'none'}")
+    for fold, label in (("lopo", "prefix"), ("lohgo", "head group")):
+        unscored = ", ".join(f"{g['group']} {g['n_unscored']} of {g['n_anchors']}" for g in model[f"{fold}_unscored"])
+        print(f"  anchors a {label} fold cannot predict (a term only their group carries): {unscored or 'none'}")
     print("  variance components (SD in min):")
     for component in model["variance_components"]:
         print(f"    {component['component']:48s} {component['sd']:.3f}  (n {component['n']}) {component['method']}")

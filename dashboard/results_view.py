@@ -117,9 +117,9 @@ def summary_cards(job, result: AnalysisResult, filename: str) -> html.Div:
             summary_card(
                 "prediction error (RMSEP)",
                 f"{_fmt(metrics.get('loo_rmsep'))} / {_fmt(metrics.get('lopo_rmsep'))} min",
-                "leave one anchor out / leave its whole prefix out; head group out "
-                f"{_fmt(metrics.get('lohgo_rmsep'))}, every confirmed anchor "
-                f"{_fmt(metrics.get('loo_rmsep_all_anchors'))}",
+                f"leave one anchor out ({metrics.get('n_anchors_used') or 0}) / leave its whole prefix out "
+                f"({metrics.get('lopo_n_scored', 0)} scored); head group out {_fmt(metrics.get('lohgo_rmsep'))}, "
+                f"every confirmed anchor {_fmt(metrics.get('loo_rmsep_all_anchors'))}",
                 card_id="rmsep-card",
             ),
             summary_card(
@@ -313,6 +313,17 @@ def _round(value, digits: int = 4):
     return round(value, digits) if isinstance(value, int | float) and math.isfinite(value) else "–"
 
 
+def _scored(model: dict, fold: str) -> str:
+    scored = model.get(f"{fold}_n_scored", 0)
+    return f"{_round(model.get(f'{fold}_rmsep'))} ({scored} of {model['n_anchors_used']} anchors)"
+
+
+def _unscored(model: dict, fold: str) -> str:
+    """ "GD1+dHex 3 of 3, GD1 11 of 28": anchors needing a coefficient only their own group carries."""
+    groups = model.get(f"{fold}_unscored", [])
+    return ", ".join(f"{g['group']} {g['n_unscored']} of {g['n_anchors']}" for g in groups) or "none"
+
+
 def _coverages(model: dict) -> str:
     return " / ".join(_percent(model.get(k)) for k in ("loo_coverage", "lopo_coverage", "lohgo_coverage"))
 
@@ -332,13 +343,13 @@ def model_tab(result: AnalysisResult) -> html.Div:
             ("residual SD σ (min)", round(model["residual_sd"], 4)),
             ("residual degrees of freedom", model["df_resid"]),
             ("RMSEP, leave one anchor out (min)", round(model["loo_rmsep"], 4)),
-            ("RMSEP, leave its prefix out (min)", _round(model.get("lopo_rmsep"))),
-            ("RMSEP, leave its head group out (min)", _round(model.get("lohgo_rmsep"))),
+            ("RMSEP, leave its prefix out (min)", _scored(model, "lopo")),
+            ("RMSEP, leave its head group out (min)", _scored(model, "lohgo")),
             ("RMSEP, every MS/MS-confirmed anchor (min)", _round(model.get("loo_rmsep_all_anchors"))),
             ("interval coverage: anchor / prefix / head group left out", _coverages(model)),
             ("LOO Q² (measures the anchors' RT spread)", round(model["loo_q2"], 5)),
-            ("prefixes that cannot be left out", ", ".join(model.get("lopo_groups_unscorable", [])) or "none"),
-            ("head groups that cannot be left out", ", ".join(model.get("lohgo_groups_unscorable", [])) or "none"),
+            ("anchors a prefix fold cannot predict", _unscored(model, "lopo")),
+            ("anchors a head-group fold cannot predict", _unscored(model, "lohgo")),
         ],
         columns=["figure", "value"],
     )

@@ -78,6 +78,27 @@ def test_a_group_that_alone_carries_a_term_cannot_be_scored():
     assert len(held["GT1"].positions) == 4
 
 
+def test_anchors_that_do_not_need_the_groups_own_term_are_still_scored():
+    """Leaving GD1 out removes the only O-acetylated anchors: GD1+OAc cannot be predicted, GD1 can."""
+    design, heads, prefixes, rt = world(6)
+    only = ~((heads != "GD1") & (design[:, DESIGN_COLUMNS.index("oac")] == 1))
+    design, heads, prefixes, rt = design[only], heads[only], prefixes[only], rt[only]
+    anchors = np.arange(len(rt))
+    labels = np.column_stack([heads, prefixes])
+    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels, anchors + 1, alpha=1e-12, min_anchors=5)
+    fold = next(f for f in hold_out(model, rt, labels, heads) if f.group == "GD1")
+    assert fold.n_unscorable == int(np.sum(prefixes == "GD1+OAc")) == 4
+    assert set(prefixes[fold.positions]) == {"GD1"} and len(fold.positions) == 4
+    # The same prediction as a refit without GD1 and without the O-acetyl term it no longer has.
+    keep = [j for j in model.choice.keep if DESIGN_COLUMNS[j] != "oac"]
+    train = anchors[heads != "GD1"]
+    refit = fit_random_effects(
+        design[train][:, keep], [("head", heads[train]), ("prefix", prefixes[train])], rt[train], model.fit.log_lambdas
+    )
+    expected, _ = refit.predict(design[fold.positions][:, keep], labels[fold.positions])
+    assert fold.predicted == pytest.approx(expected, abs=1e-8)
+
+
 def test_held_out_prediction_matches_predict_at_of_the_refit_for_a_kept_head():
     design, heads, prefixes, rt = world(5)
     anchors = np.arange(len(rt))
