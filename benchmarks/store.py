@@ -24,7 +24,7 @@ import sqlalchemy
 from analysis.pipeline import run_file
 from analysis.synthetic import generate_extract
 from store.db import Database
-from store.jobs import claim_job, create_job
+from store.jobs import claim_job, create_job, get_job
 from store.migrate import upgrade
 from store.results import load_result, read_rows, save_result
 
@@ -32,7 +32,7 @@ from store.results import load_result, read_rows, save_result
 def measure(url: str, result, content: bytes) -> None:
     db = Database(url)
     upgrade(db)
-    job = create_job(db, filename="synthetic.csv", content=content, sha256="0" * 64, parameters={})
+    job = get_job(db, create_job(db, filename="synthetic.csv", content=content, sha256="0" * 64, parameters={}).job_id)
     claim_job(db, job.id, worker="benchmark", stale_after_seconds=60)
     started = time.perf_counter()
     save_result(db, job.id, result)

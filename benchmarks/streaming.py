@@ -34,7 +34,7 @@ import sqlalchemy  # noqa: E402
 import websocket  # noqa: E402
 
 from store.db import Database  # noqa: E402
-from store.jobs import claim_job, create_job, record_progress  # noqa: E402
+from store.jobs import claim_job, create_job, get_job, record_progress  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from worker.progress import RedisPublisher  # noqa: E402
 
@@ -67,7 +67,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency_run(db, publisher, ws_url: str, clients: int, events: int) -> dict:
-    job = create_job(db, filename="latency.csv", content=b"x", sha256="0" * 64, parameters={})
+    job = get_job(db, create_job(db, filename="latency.csv", content=b"x", sha256="0" * 64, parameters={}).job_id)
     claim_job(db, job.id, worker="benchmark", stale_after_seconds=600)
     received: list[list[float]] = [[] for _ in range(clients)]
     ready = threading.Barrier(clients + 1)
@@ -217,7 +217,7 @@ def main() -> None:
                 f"max {figures['max_ms']:.1f} ms"
             )
 
-        hold = create_job(db, filename="hold.csv", content=b"x", sha256="0" * 64, parameters={})
+        hold = get_job(db, create_job(db, filename="hold.csv", content=b"x", sha256="0" * 64, parameters={}).job_id)
         claim_job(db, hold.id, worker="benchmark", stale_after_seconds=600)
         held = capacity_run(ws_url, args.threads - 20, str(hold.id))
         print(f"2. sockets held at once by one web process with {args.threads} threads: {held:,}")

@@ -23,6 +23,8 @@ from store.db import Database
 from store.models import TERMINAL_STATUSES, Job, JobEvent, Upload, utcnow
 
 STAGED_UPLOAD_LIFETIME = dt.timedelta(days=1)
+QUEUED_MESSAGE = "waiting for a worker"
+DELETED = "deleted"  # the status of the event that announces a deletion (no row keeps it)
 ALLOWED = {
     "running": ("queued",),
     "succeeded": ("running",),
@@ -77,8 +79,8 @@ def stage_upload(db: Database, *, filename: str, content: bytes, sha256: str) ->
 
 def create_job(
     db: Database, *, filename: str, content: bytes, sha256: str, parameters: dict, notify_email: str | None = None
-) -> Job:
-    """Store the upload and a queued job for it, committed together."""
+) -> Event:
+    """Store the upload and a queued job for it, committed together; returns the job's first event."""
     with db.transaction() as session:
         upload = Upload(filename=filename[:255], sha256=sha256, size_bytes=len(content), content=content)
         session.add(upload)
@@ -86,15 +88,15 @@ def create_job(
         return _queue(session, upload.id, parameters, notify_email)
 
 
-def create_job_for_upload(db: Database, upload_id: int, *, parameters: dict, notify_email: str | None = None) -> Job:
-    """A queued job for an upload already stored (staged by the upload page)."""
+def create_job_for_upload(db: Database, upload_id: int, *, parameters: dict, notify_email: str | None = None) -> Event:
+    """A queued job for an upload already stored (staged by the upload page); returns its first event."""
     with db.transaction() as session:
         if session.get(Upload, upload_id) is None:
             raise LookupError(f"upload {upload_id} is gone (unused uploads are removed after a day); upload again")
         return _queue(session, upload_id, parameters, notify_email)
 
 
-def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str | None) -> Job:
+def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str | None) -> Event:
     now = utcnow()
     job = Job(
         upload_id=upload_id,
@@ -102,7 +104,7 @@ def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str
         status="queued",
         progress_percent=0,
         progress_step="queued",
-        progress_message="waiting for a worker",
+        progress_message=QUEUED_MESSAGE,
         event_seq=1,
         notify_email=notify_email,
         created_at=now,
@@ -111,11 +113,9 @@ def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str
     session.add(job)
     session.flush()
     session.add(
-        JobEvent(
-            job_id=job.id, seq=1, status="queued", percent=0, step="queued", message="waiting for a worker", ts=now
-        )
+        JobEvent(job_id=job.id, seq=1, status="queued", percent=0, step="queued", message=QUEUED_MESSAGE, ts=now)
     )
-    return job
+    return Event(str(job.id), 1, "queued", 0, "queued", QUEUED_MESSAGE, now.isoformat())
 
 
 def get_job(db: Database, job_id: uuid.UUID | str) -> Job | None:
@@ -345,17 +345,24 @@ def fail_stale_jobs(db: Database, *, stale_after_seconds: float) -> list[Event]:
     return events
 
 
-def delete_job(db: Database, job_id: uuid.UUID | str) -> bool:
-    """Delete a finished job with all its rows (and its upload when no other job uses it)."""
+def delete_job(db: Database, job_id: uuid.UUID | str) -> Event | None:
+    """Delete a finished job with all its rows (and its upload when no other job uses it).
+
+    Returns the event that announces the deletion (numbered after the job's last one, stored
+    nowhere: the job's history goes with it), or None when there was no such job.
+    """
     key = _parse_id(job_id)
     with db.transaction() as session:
         job = session.get(Job, key)
         if job is None:
-            return False
+            return None
         if job.status not in TERMINAL_STATUSES:
-            raise TransitionError(key, "deleted", job.status)
+            raise TransitionError(key, DELETED, job.status)
+        event = Event(
+            str(key), job.event_seq + 1, DELETED, job.progress_percent, DELETED, "deleted", utcnow().isoformat()
+        )
         _delete_jobs(session, [key])
-    return True
+    return event
 
 
 def _delete_jobs(session: Session, job_ids: list[uuid.UUID]) -> int:

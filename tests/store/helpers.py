@@ -8,15 +8,16 @@ from pathlib import Path
 from analysis.params import Parameters
 from analysis.pipeline import run_file
 from store.db import Database
-from store.jobs import claim_job, create_job
+from store.jobs import claim_job, create_job, get_job
 from store.results import save_result
 
 
 def new_job(db: Database, content: bytes, filename: str = "peaks.csv", **params):
     parameters = Parameters.from_mapping(params).to_dict()
-    return create_job(
+    event = create_job(
         db, filename=filename, content=content, sha256=hashlib.sha256(content).hexdigest(), parameters=parameters
     )
+    return get_job(db, event.job_id)
 
 
 def finished_job(db: Database, content: bytes, filename: str = "peaks.csv"):

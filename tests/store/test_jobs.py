@@ -260,8 +260,9 @@ def test_staged_uploads_become_jobs_and_unused_ones_are_cleaned_up(database):
 
     used = stage_upload(database, filename="a.csv", content=TINY, sha256="0" * 64)
     unused = stage_upload(database, filename="b.csv", content=TINY, sha256="0" * 64)
-    job = create_job_for_upload(database, used, parameters={})
-    assert get_job(database, job.id).status == "queued"
+    event = create_job_for_upload(database, used, parameters={})
+    assert (event.seq, event.status) == (1, "queued")
+    assert get_job(database, event.job_id).status == "queued"
     with database.transaction() as session:
         session.execute(update(Upload).values(created_at=utcnow() - dt.timedelta(days=2)))
     cleanup_old_jobs(database, older_than_days=30)
