@@ -5,31 +5,34 @@ Log calls that concern a job pass `extra={"job_id": ...}`; both formats show it.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 
+from pythonjsonlogger.json import JsonFormatter
+
 from settings import Settings
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
+
+def json_formatter() -> JsonFormatter:
+    """One JSON object per line: ts (UTC, ISO 8601), level, logger, message, any `extra` fields
+    (job_id, ...), and exception when there is one."""
+    return JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+        timestamp="ts",
+        json_default=_jsonable,
+    )
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+def _jsonable(value) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 class TextFormatter(logging.Formatter):
+    converter = time.gmtime  # UTC, for this formatter only
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         job = getattr(record, "job_id", None)
@@ -40,7 +43,7 @@ def configure_logging(settings: Settings) -> None:
     use_json = settings.log_format == "json" or (settings.log_format == "auto" and settings.app_env == "production")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if use_json else TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        json_formatter() if use_json else TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     )
     handler.set_name("rtcheck")
     root = logging.getLogger()
@@ -48,4 +51,3 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # requests are logged by dashboard.observability
-    logging.Formatter.converter = time.gmtime
