@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -88,13 +89,52 @@ def database_url(request):
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
-@pytest.fixture
-def database(database_url):
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url):
+    """One database migrated once per session; tests get copies (CREATE DATABASE ... TEMPLATE)."""
     from store.db import Database
     from store.migrate import upgrade
 
-    db = Database(database_url)
+    name = f"rtcheck_template_{uuid.uuid4().hex[:12]}"
+    db = Database(services.create_database(postgres_admin_url, name))
     upgrade(db)
+    db.dispose()
+    yield name
+    services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    from store.db import Database
+    from store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_admin_url, postgres_template):
+    """A fresh PostgreSQL database at the newest schema, copied from the session's template."""
+    name = f"rtcheck_test_{uuid.uuid4().hex[:12]}"
+    yield services.create_database(postgres_admin_url, name, template=postgres_template)
+    services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_template, tmp_path) -> str:
+    shutil.copyfile(sqlite_template, tmp_path / "test.db")
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """A database at the newest schema; each test using it runs on SQLite and on PostgreSQL."""
+    from store.db import Database
+
+    db = Database(request.getfixturevalue(f"migrated_{request.param}_url"))
     yield db
     db.dispose()
 
