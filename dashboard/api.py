@@ -5,197 +5,184 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from analysis.export import to_csv_bytes, to_json_bytes, to_xlsx_bytes
+from dashboard.errors import SubmissionError, status_of
 from dashboard.services import services
-from dashboard.submission import SubmissionError, check_upload, parse_parameters, submit
-from store.jobs import (
-    TransitionError,
-    cancel_job,
-    count_jobs_by_status,
-    delete_job,
-    get_job,
-    get_upload,
-    list_jobs,
-    retry_job,
-    snapshot,
-)
+from dashboard.submission import check_upload, parse_parameters
+from store.jobs import count_jobs_by_status, get_job, get_upload, list_jobs, snapshot
 from store.migrate import current_revision, head_revision
 from store.models import JOB_STATUSES
 from store.results import load_result
+from worker.control import JobControlError
 
 log = logging.getLogger(__name__)
+api = Blueprint("api", __name__)
 
 
-def error(status: int, code: str, message: str, details: list | None = None) -> Response:
+def error(code: str, message: str, details: list | None = None, status: int | None = None) -> Response:
     response = jsonify({"error": {"code": code, "message": message, "details": details or []}})
-    response.status_code = status
+    response.status_code = status or status_of(code)
     return response
 
 
-def links(prefix: str, job_id: str) -> dict:
+def links(job_id: str) -> dict:
+    prefix = services().settings.url_prefix
     return {
-        "self": f"{prefix}api/jobs/{job_id}",
-        "results": f"{prefix}api/jobs/{job_id}/results",
+        "self": url_for("api.show", job_id=job_id),
+        "results": url_for("api.results_json", job_id=job_id),
         "ws": f"{prefix}ws/jobs/{job_id}",
         "page": f"{prefix}jobs/{job_id}",
     }
 
 
-def create_blueprint(prefix: str) -> Blueprint:
-    api = Blueprint("api", __name__, url_prefix=f"{prefix}api")
+def job_or_404(job_id: str):
+    job = get_job(services().db, job_id)
+    if job is None:
+        raise SubmissionError("not_found", f"no job {job_id}")
+    return job
 
-    def job_or_404(job_id: str):
-        job = get_job(services().db, job_id)
-        if job is None:
-            raise SubmissionError(404, "not_found", f"no job {job_id}")
-        return job
 
-    def described(job) -> dict:
-        upload = get_upload(services().db, job.upload_id)
-        return {**snapshot(job, upload.filename if upload else None), "links": links(prefix, str(job.id))}
+def described(job) -> dict:
+    upload = get_upload(services().db, job.upload_id)
+    return {**snapshot(job, upload.filename if upload else None), "links": links(str(job.id))}
 
-    @api.errorhandler(SubmissionError)
-    def submission_error(exc: SubmissionError):
-        return error(exc.status, exc.code, exc.message, exc.details)
 
-    @api.post("/jobs")
-    def create():
-        found = services()
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            raise SubmissionError(400, "no_file", "send the peak table as the multipart field 'file'")
-        data = upload.read()
-        if not data.strip():
-            raise SubmissionError(422, "invalid_table", f"{upload.filename}: the file is empty")
-        params = parse_parameters(request.form.get("params"))
-        check_upload(upload.filename, data, params, found.settings.max_upload_bytes)
-        job = submit(
-            found, filename=upload.filename, data=data, params=params, notify_email=request.form.get("notify_email")
-        )
-        response = jsonify({"id": job["id"], "status": job["status"], "links": links(prefix, job["id"])})
-        response.status_code = 202
-        response.headers["Location"] = links(prefix, job["id"])["self"]
-        return response
+@api.errorhandler(SubmissionError)
+def submission_error(exc: SubmissionError):
+    return error(exc.code, exc.message, exc.details)
 
-    @api.get("/jobs")
-    def index():
-        statuses = [s for s in request.args.get("status", "").split(",") if s]
-        unknown = sorted(set(statuses) - set(JOB_STATUSES))
-        if unknown:
-            raise SubmissionError(
-                400, "bad_filter", f"unknown status {', '.join(unknown)}; use {', '.join(JOB_STATUSES)}"
-            )
-        try:
-            limit = min(max(int(request.args.get("limit", 50)), 1), 1000)
-            offset = max(int(request.args.get("offset", 0)), 0)
-        except ValueError:
-            raise SubmissionError(400, "bad_filter", "limit and offset must be whole numbers") from None
-        jobs = list_jobs(services().db, statuses=statuses, limit=limit, offset=offset, search=request.args.get("q", ""))
-        return jsonify(
-            {
-                "jobs": [{**snapshot(job, name), "links": links(prefix, str(job.id))} for job, name in jobs],
-                "counts": count_jobs_by_status(services().db),
-            }
-        )
 
-    @api.get("/jobs/<job_id>")
-    def show(job_id: str):
-        return jsonify(described(job_or_404(job_id)))
+@api.errorhandler(JobControlError)
+def job_control_error(exc: JobControlError):
+    return error(exc.code, exc.message)
 
-    def finished_result(job_id: str):
-        job = job_or_404(job_id)
-        if job.status != "succeeded":
-            raise SubmissionError(
-                409, "not_ready", f"job {job_id} is {job.status}; results exist once it has succeeded"
-            )
-        return job, load_result(services().db, job.id)
 
-    def download(data: bytes, mimetype: str, job, extension: str) -> Response:
-        upload = get_upload(services().db, job.upload_id)
-        stem = (upload.filename.rsplit(".", 1)[0] if upload else "result") or "result"
-        response = Response(data, mimetype=mimetype)
-        response.headers["Content-Disposition"] = f'attachment; filename="{stem}-rt-check.{extension}"'
-        return response
+@api.post("/jobs")
+def create():
+    found = services()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise SubmissionError("no_file", "send the peak table as the multipart field 'file'")
+    data = upload.read()
+    if not data.strip():
+        raise SubmissionError("invalid_table", f"{upload.filename}: the file is empty")
+    params = parse_parameters(request.form.get("params"))
+    check_upload(upload.filename, data, params, found.settings.max_upload_bytes)
+    event = found.jobs.submit(
+        filename=upload.filename,
+        content=data,
+        parameters=params.to_dict(),
+        notify_email=request.form.get("notify_email"),
+    )
+    response = jsonify({"id": event.job_id, "status": event.status, "links": links(event.job_id)})
+    response.status_code = 202
+    response.headers["Location"] = links(event.job_id)["self"]
+    return response
 
-    @api.get("/jobs/<job_id>/results")
-    @api.get("/jobs/<job_id>/results.json")
-    def results_json(job_id: str):
-        _, result = finished_result(job_id)
-        return Response(to_json_bytes(result), mimetype="application/json")
 
-    @api.get("/jobs/<job_id>/results.csv")
-    def results_csv(job_id: str):
-        job, result = finished_result(job_id)
-        return download(to_csv_bytes(result), "text/csv", job, "csv")
+@api.get("/jobs")
+def index():
+    statuses = [s for s in request.args.get("status", "").split(",") if s]
+    unknown = sorted(set(statuses) - set(JOB_STATUSES))
+    if unknown:
+        raise SubmissionError("bad_filter", f"unknown status {', '.join(unknown)}; use {', '.join(JOB_STATUSES)}")
+    try:
+        limit = min(max(int(request.args.get("limit", 50)), 1), 1000)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        raise SubmissionError("bad_filter", "limit and offset must be whole numbers") from None
+    jobs = list_jobs(services().db, statuses=statuses, limit=limit, offset=offset, search=request.args.get("q", ""))
+    return jsonify(
+        {
+            "jobs": [{**snapshot(job, name), "links": links(str(job.id))} for job, name in jobs],
+            "counts": count_jobs_by_status(services().db),
+        }
+    )
 
-    @api.get("/jobs/<job_id>/results.xlsx")
-    def results_xlsx(job_id: str):
-        job, result = finished_result(job_id)
-        return download(
-            to_xlsx_bytes(result), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", job, "xlsx"
-        )
 
-    @api.post("/jobs/<job_id>/cancel")
-    def cancel(job_id: str):
-        found = services()
-        job = job_or_404(job_id)
-        try:
-            event = cancel_job(found.db, job.id)
-        except TransitionError as exc:
-            raise SubmissionError(
-                409, "conflict", f"job {job_id} is {exc.current}; only queued or running jobs can be cancelled"
-            ) from None
-        found.publisher.publish(event)
-        found.dispatcher.cancel(job.celery_task_id, running=job.status == "running")
-        return jsonify(described(get_job(found.db, job.id)))
+@api.get("/jobs/<job_id>")
+def show(job_id: str):
+    return jsonify(described(job_or_404(job_id)))
 
-    @api.post("/jobs/<job_id>/retry")
-    def retry(job_id: str):
-        found = services()
-        job = job_or_404(job_id)
-        try:
-            event = retry_job(found.db, job.id)
-        except TransitionError as exc:
-            raise SubmissionError(
-                409, "conflict", f"job {job_id} is {exc.current}; only failed or cancelled jobs can be retried"
-            ) from None
-        found.publisher.publish(event)
-        found.dispatcher.submit(str(job.id), attempt=job.attempts + 1)
-        response = jsonify(described(get_job(found.db, job.id)))
-        response.status_code = 202
-        return response
 
-    @api.delete("/jobs/<job_id>")
-    def remove(job_id: str):
-        job = job_or_404(job_id)
-        try:
-            delete_job(services().db, job.id)
-        except TransitionError as exc:
-            raise SubmissionError(
-                409, "conflict", f"job {job_id} is {exc.current}; cancel it before deleting it"
-            ) from None
-        return Response(status=204)
+def finished_result(job_id: str):
+    job = job_or_404(job_id)
+    if job.status != "succeeded":
+        raise SubmissionError("not_ready", f"job {job_id} is {job.status}; results exist once it has succeeded")
+    return job, load_result(services().db, job.id)
 
-    @api.get("/health")
-    def health():
-        return health_response()
 
-    @api.get("/openapi.json")
-    def openapi():
-        from dashboard.openapi import document
+def download(data: bytes, mimetype: str, job, extension: str) -> Response:
+    upload = get_upload(services().db, job.upload_id)
+    stem = (upload.filename.rsplit(".", 1)[0] if upload else "result") or "result"
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-rt-check.{extension}"'
+    return response
 
-        return jsonify(document(prefix))
 
-    @api.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    def unknown(anything: str):
-        # Without this, Dash's catch-all page route would answer unknown API paths with HTML.
-        raise SubmissionError(404, "not_found", f"no API route /api/{anything}")
+@api.get("/jobs/<job_id>/results")
+@api.get("/jobs/<job_id>/results.json")
+def results_json(job_id: str):
+    _, result = finished_result(job_id)
+    return Response(to_json_bytes(result), mimetype="application/json")
 
-    return api
+
+@api.get("/jobs/<job_id>/results.csv")
+def results_csv(job_id: str):
+    job, result = finished_result(job_id)
+    return download(to_csv_bytes(result), "text/csv", job, "csv")
+
+
+@api.get("/jobs/<job_id>/results.xlsx")
+def results_xlsx(job_id: str):
+    job, result = finished_result(job_id)
+    return download(
+        to_xlsx_bytes(result), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", job, "xlsx"
+    )
+
+
+@api.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str):
+    found = services()
+    event = found.jobs.cancel(job_id)
+    return jsonify(described(get_job(found.db, event.job_id)))
+
+
+@api.post("/jobs/<job_id>/retry")
+def retry(job_id: str):
+    found = services()
+    event = found.jobs.retry(job_id)
+    response = jsonify(described(get_job(found.db, event.job_id)))
+    response.status_code = 202
+    return response
+
+
+@api.delete("/jobs/<job_id>")
+def remove(job_id: str):
+    services().jobs.delete(job_id)
+    return Response(status=204)
+
+
+@api.get("/health")
+def health():
+    return health_response()
+
+
+@api.get("/openapi.json")
+def openapi():
+    from dashboard.openapi import document
+
+    return jsonify(document(services().settings.url_prefix))
+
+
+@api.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown(anything: str):
+    # Without this, Dash's catch-all page route would answer unknown API paths with HTML.
+    raise SubmissionError("not_found", f"no API route /api/{anything}")
 
 
 def health_response() -> Response:
@@ -235,7 +222,7 @@ def health_response() -> Response:
 
 
 def register(app: Flask, prefix: str) -> None:
-    app.register_blueprint(create_blueprint(prefix))
+    app.register_blueprint(api, url_prefix=f"{prefix}api")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -246,12 +233,12 @@ def register(app: Flask, prefix: str) -> None:
                 if exc.code != 413
                 else (f"the upload is larger than the {services().settings.max_upload_mb:g} MB limit")
             )
-            return error(exc.code or 500, code, message)
+            return error(code, message, status=exc.code or 500)
         return exc
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)
         if request.path.startswith(f"{prefix}api"):
-            return error(500, "internal_error", "something went wrong on the server; the details are in its log")
+            return error("internal_error", "something went wrong on the server; the details are in its log")
         return Response("Internal server error", status=500)

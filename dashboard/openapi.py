@@ -5,6 +5,7 @@ from __future__ import annotations
 from analysis import __version__
 from analysis.params import PARAMETER_SPECS
 from analysis.result import METRIC_KEYS
+from dashboard.errors import ERRORS
 from store.models import JOB_STATUSES
 
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -231,7 +232,7 @@ def document(prefix: str = "/") -> dict:
                             "type": "object",
                             "required": ["code", "message", "details"],
                             "properties": {
-                                "code": {"type": "string"},
+                                "code": {"type": "string", "enum": list(ERRORS)},
                                 "message": {"type": "string"},
                                 "details": {"type": "array", "items": {"type": "object"}},
                             },
