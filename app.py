@@ -18,14 +18,15 @@ import sys
 from dashboard.factory import create_app, make_celery_app
 from settings import get_settings
 
-_settings = get_settings()
-celery_app = make_celery_app(_settings)
-# A process the local pool spawns runs this file again as __mp_main__: it must build the app
-# (its pages and callbacks) but start no pool or timers of its own.
-app = create_app(_settings, celery=celery_app, start_background=__name__ != "__mp_main__")
-server = app.server
+# An embedded analysis process loads this file again as __mp_main__ (multiprocessing does so for
+# every process it starts); it runs only the engine, so it builds nothing here.
+if __name__ != "__mp_main__":
+    _settings = get_settings()
+    celery_app = make_celery_app(_settings)
+    app = create_app(_settings, celery=celery_app)
+    server = app.server
 
-if "gunicorn" in os.path.basename(sys.argv[0]):
+if __name__ != "__mp_main__" and "gunicorn" in os.path.basename(sys.argv[0]):
     # A cold gunicorn worker can fail its first script requests ("dash is not a registered
     # library"); serving the index once at import registers everything (plotly/dash#3971).
     server.test_client().get(_settings.url_prefix)

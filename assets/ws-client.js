@@ -12,7 +12,7 @@
 (function () {
   "use strict";
 
-  const TERMINAL = ["succeeded", "failed", "cancelled"];
+  const TERMINAL = ["succeeded", "failed", "cancelled", "deleted"];
   const LOG_LENGTH = 200;
   const watchers = {};
 
@@ -249,6 +249,11 @@
         return false;
       }
       const job = this.jobs[message.job_id];
+      if (message.status === "deleted") {
+        delete this.jobs[message.job_id];
+        this.emit();
+        return false;
+      }
       if (!job || message.status === "queued" || TERMINAL.indexOf(message.status) >= 0) {
         this.refresh(); // new jobs and finished ones: fetch names, durations and counts
       }

@@ -17,8 +17,9 @@ import redis
 from sqlalchemy import func, select
 
 from store.db import Database
-from store.jobs import as_utc
+from store.jobs import DELETED, Event, as_utc
 from store.models import JobEvent
+from worker.progress import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +155,15 @@ class EventHub:
                 rows = []
             if not rows:
                 self._stop.wait(self.poll_interval)
+
+
+class LocalAnnouncer(Publisher):
+    """Embedded mode: stored events reach the hub through its tail of the store; an event no
+    row keeps (a deletion) is handed to it directly. One process, so nothing else needs telling."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self.hub = hub
+
+    def publish(self, event: Event | None) -> None:
+        if event is not None and event.status == DELETED:
+            self.hub.dispatch(event.to_dict())

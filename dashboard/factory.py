@@ -12,12 +12,13 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashboard import api, ids, observability, ws
-from dashboard.events import EventHub
-from dashboard.services import EXTENSION_KEY, Services
+from dashboard.events import EventHub, LocalAnnouncer
+from dashboard.services import EXTENSION_KEY, Services, install
 from logs import configure_logging
 from settings import Settings, get_settings
 from store.db import Database
 from store.migrate import current_revision, head_revision, upgrade
+from worker.control import JobControl
 from worker.progress import make_publisher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,8 +45,8 @@ def background_manager(settings: Settings, celery):
 def create_app(settings: Settings | None = None, *, celery=None, start_background: bool | None = None) -> dash.Dash:
     """Build the Dash app, its API and WebSocket routes, and (embedded mode) the local job runner.
 
-    Background machinery starts only in the top-level process: the local pool spawns children
-    that import this module again, and they must not start pools of their own.
+    Background machinery (the embedded scheduler) starts only in a top-level process: a
+    process Dash forks for a background callback has a copy of the app and must not start one.
     """
     settings = settings or get_settings()
     if start_background is None:
@@ -84,11 +85,14 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 1_000_000
     app.layout = root_layout
 
+    hub = EventHub(db, settings.redis_url)  # started by the first WebSocket that needs it
     if settings.embedded:
+        from worker.context import WorkerContext
         from worker.dispatch import LocalDispatcher
         from worker.local import LocalRunner
 
-        runner = LocalRunner(settings)
+        publisher = LocalAnnouncer(hub)
+        runner = LocalRunner(settings, WorkerContext(settings, db, publisher))
         dispatcher = LocalDispatcher(runner)
         if start_background:
             runner.start()
@@ -96,11 +100,11 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     else:
         from worker.dispatch import CeleryDispatcher
 
+        publisher = make_publisher(settings.redis_url)
         dispatcher = CeleryDispatcher(celery, db, settings.redis_url)
-    hub = EventHub(db, settings.redis_url)  # started by the first WebSocket that needs it
-    server.extensions[EXTENSION_KEY] = Services(
-        settings, db, dispatcher, hub, make_publisher(settings.redis_url), celery
-    )
+    found = Services(settings, db, dispatcher, hub, publisher, JobControl(db, publisher, dispatcher), celery)
+    server.extensions[EXTENSION_KEY] = found
+    install(found)
     observability.register(server, settings.url_prefix)
     api.register(server, settings.url_prefix)
     ws.register(server, settings.url_prefix)
@@ -148,7 +152,6 @@ def root_layout():
             dcc.Store(id=ids.JOB_EVENTS),
             dcc.Store(id=ids.ALL_JOBS),
             dcc.Store(id=ids.ANALYZE_RUNNING, data=False),
-            dcc.Store(id=ids.ANALYZE_PROGRESS),
             dcc.Store(id=ids.ANALYZE_RESULT),
         ]
     )

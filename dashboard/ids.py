@@ -1,11 +1,13 @@
-"""Every component id the pages and callbacks share, in one place."""
+"""Every component id the pages and callbacks share, in one place.
+
+assets/clientside.js names the few it needs itself (its IDS object); a test checks they match.
+"""
 
 # Root layout (outlives page changes: background-callback outputs and socket stores live here)
 REDIRECT = "redirect"
 JOB_EVENTS = "job-events"  # state of the job being watched (ws-client.js → watchJob)
 ALL_JOBS = "all-jobs"  # every job's state for the status page (ws-client.js → watchAllJobs)
 ANALYZE_RUNNING = "analyze-running"
-ANALYZE_PROGRESS = "analyze-progress"
 ANALYZE_RESULT = "analyze-result"
 GLOBAL_ALERT = "global-alert"
 
@@ -26,6 +28,10 @@ UPLOAD_ALERT = "upload-alert"
 
 # Job page
 JOB_ID = "job-id"
+JOB_TITLE = "job-title"
+JOB_WATCH = "job-watch"  # output of the clientside call that starts following the job
+JOB_REQUEUED = "job-requeued"  # the event number of a retry: follow the job again
+JOB_TRANSPORT = "job-transport"
 JOB_PROGRESS = "job-progress"
 JOB_PROGRESS_BAR = "job-progress-bar"
 JOB_LOG = "job-log"

@@ -1,13 +1,26 @@
-"""What the web layer works with, created once per app: settings, database, dispatcher, event hub."""
+"""What the web layer works with, created once per app: settings, database, job control, event hub.
+
+Request handlers find it on the Flask app. A background callback runs outside any request (in
+a Celery worker, or in a process Dash forks for it); it finds the one its process installed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 from settings import Settings
 from store.db import Database
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from dashboard.events import EventHub
+    from worker.control import JobControl
+    from worker.dispatch import CeleryDispatcher, LocalDispatcher
+    from worker.progress import Publisher
 
 EXTENSION_KEY = "rtcheck"
 
@@ -16,11 +29,25 @@ EXTENSION_KEY = "rtcheck"
 class Services:
     settings: Settings
     db: Database
-    dispatcher: object  # worker.dispatch.CeleryDispatcher or LocalDispatcher
-    hub: object  # dashboard.events.EventHub
-    publisher: object  # worker.progress.Publisher: announces changes the web process makes
-    celery: object | None = None
+    dispatcher: CeleryDispatcher | LocalDispatcher
+    hub: EventHub
+    publisher: Publisher  # announces changes the web process makes
+    jobs: JobControl  # submit, cancel, retry, delete: the only way the web layer changes a job
+    celery: Celery | None = None
+
+
+_installed: Services | None = None
+
+
+def install(found: Services) -> None:
+    """Make these the services of code that runs outside a request in this process."""
+    global _installed
+    _installed = found
 
 
 def services() -> Services:
-    return current_app.extensions[EXTENSION_KEY]
+    if has_app_context():
+        return current_app.extensions[EXTENSION_KEY]
+    if _installed is None:
+        raise RuntimeError("no app was created in this process")
+    return _installed

@@ -2,7 +2,8 @@
 
 Messages are JSON: {"type": "snapshot", "job": {...}} first, then one message per stored
 event: {"type": "progress" | "complete" | "error", "job_id", "seq", "status", "percent",
-"step", "message", "ts"}. The server subscribes before it reads the snapshot, drops events
+"step", "message", "ts"}, and {"type": "deleted", ...} when the job is deleted. The server
+subscribes before it reads the snapshot, drops events
 the snapshot already covers, and fills any gap in `seq` from the stored events, so a client
 sees every event once, in order. After the terminal event the client closes first (a
 server that closes right after its last send can lose that frame in browsers).
@@ -23,14 +24,14 @@ from flask_sock import ConnectionClosed, Sock
 
 from dashboard.events import RESYNC
 from dashboard.services import services
-from store.jobs import count_jobs_by_status, events_after, get_job, list_jobs, snapshot
+from store.jobs import DELETED, count_jobs_by_status, events_after, get_job, list_jobs, snapshot
 from store.models import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_JOB = 4404
 CLIENT_CLOSE_GRACE_SECONDS = 30
-KIND_BY_STATUS = {"succeeded": "complete", "failed": "error", "cancelled": "error"}
+KIND_BY_STATUS = {"succeeded": "complete", "failed": "error", "cancelled": "error", DELETED: DELETED}
 
 
 def message_type(status: str) -> str:
@@ -111,6 +112,10 @@ def stream_job(ws, job_id: str) -> None:
                 item = listener.inbox.get(timeout=1.0)
             except queue.Empty:
                 continue
+            if item is not RESYNC and item.get("status") == DELETED:
+                _send(ws, {"type": DELETED, **item})  # no stored history is left to fill a gap from
+                _await_client_close(ws)
+                return
             if item is RESYNC or item.get("seq", 0) > last + 1:
                 pending = [e.to_dict() for e in events_after(found.db, job_id, last)]
             elif item["seq"] <= last:

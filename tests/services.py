@@ -142,13 +142,14 @@ def postgres_reachable(url: str) -> bool:
         return False
 
 
-def create_database(admin_url: str, name: str) -> str:
+def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    """A new database; from `template` (a migrated one) it is a file copy, much faster than migrating."""
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
     engine = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     engine.dispose()
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
@@ -219,3 +220,12 @@ def start_private_redis() -> PrivateRedis | None:
     server = PrivateRedis(Path(tempfile.mkdtemp(prefix="rtcheck-redis-")), free_port())
     server.start()
     return server
+
+
+def process_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import redis
 import requests
 import websocket
 from werkzeug.serving import make_server
@@ -165,6 +166,7 @@ def pause(seconds: float) -> None:
 
 def control(celery, command: str, *args, **kwargs):
     """A Celery control command, retried once: the pooled broker connection may predate a Redis restart."""
-    from worker.dispatch import with_broker_retry
-
-    return with_broker_retry(lambda: getattr(celery.control, command)(*args, **kwargs))
+    try:
+        return getattr(celery.control, command)(*args, **kwargs)
+    except (redis.ConnectionError, ConnectionError, OSError):
+        return getattr(celery.control, command)(*args, **kwargs)

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy import update
 
 from store.db import Database
 from store.models import Job
-from worker.celery_app import QUEUE, RUN_ANALYSIS
+from worker.celery_app import QUEUE
+from worker.tasks import RUN_ANALYSIS
+
+if TYPE_CHECKING:
+    from worker.local import LocalRunner
 
 log = logging.getLogger(__name__)
 
-
-def with_broker_retry(call, attempts: int = 2):
-    """Run a broker call, once more on a connection error: a pooled connection may predate a
-    Redis restart, and the retry takes a fresh one."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except (redis.ConnectionError, ConnectionError, OSError):
-            if attempt == attempts - 1:
-                raise
+# kombu's publish retry: a pooled connection may predate a Redis restart; a second attempt
+# takes a fresh one. Short, because a person or a script is waiting for the answer.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 
 
 class CeleryDispatcher:
@@ -40,7 +38,9 @@ class CeleryDispatcher:
         task_id = job_id if attempt == 0 else f"{job_id}-retry{attempt}"
         with self.db.transaction() as session:
             session.execute(update(Job).where(Job.id == job_id).values(celery_task_id=task_id))
-        self.celery.send_task(RUN_ANALYSIS, args=[job_id], task_id=task_id, queue=QUEUE)
+        self.celery.send_task(
+            RUN_ANALYSIS, args=[job_id], task_id=task_id, queue=QUEUE, retry=True, retry_policy=PUBLISH_RETRY
+        )
         return task_id
 
     def cancel(self, task_id: str | None, running: bool) -> None:
@@ -50,7 +50,7 @@ class CeleryDispatcher:
         # broker cannot be told, the job is cancelled all the same: the runner checks the stored
         # status at every step and stops, and a worker that takes the task finds nothing to do.
         try:
-            with_broker_retry(lambda: self.celery.control.revoke(task_id, terminate=running, signal="SIGTERM"))
+            self.celery.control.revoke(task_id, terminate=running, signal="SIGTERM")
         except Exception as exc:
             log.warning("could not tell the workers to revoke task %s: %s", task_id, exc)
 
@@ -75,11 +75,15 @@ class CeleryDispatcher:
 
 
 class LocalDispatcher:
-    """Embedded mode: the web process's own pool of analysis processes."""
+    """Embedded mode: the web process's scheduler of local analysis processes (worker/local.py).
+
+    The stored queued jobs are its queue, so submitting only wakes it; that works from any
+    process, including the one a background callback runs in.
+    """
 
     mode = "embedded"
 
-    def __init__(self, runner) -> None:
+    def __init__(self, runner: LocalRunner) -> None:
         self.runner = runner
 
     def submit(self, job_id: str, attempt: int = 0) -> str:
@@ -87,11 +91,11 @@ class LocalDispatcher:
         return job_id
 
     def cancel(self, task_id: str | None, running: bool) -> None:
-        # The runner notices the cancelled status at its next progress step and stops.
-        return None
+        # The scheduler sees the cancelled status and stops the job's process.
+        self.runner.cancel(task_id or "")
 
     def queue_depth(self) -> int:
-        return max(self.runner.busy - self.runner.settings.local_workers, 0)
+        return self.runner.queued()
 
     def workers(self) -> list[str]:
         return [f"local pool ({self.runner.settings.local_workers} processes)"]

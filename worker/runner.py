@@ -1,11 +1,12 @@
-"""The job runner: the one code path every dispatcher uses (Celery task, local pool, Dash callback)."""
+"""The job runner: the one code path every dispatcher uses (Celery task, local analysis process)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+
+from celery.exceptions import SoftTimeLimitExceeded
 
 from analysis.errors import InputError
 from analysis.params import Parameters
@@ -30,6 +31,13 @@ OUTCOMES = ("succeeded", "failed", "cancelled", "skipped")
 
 class JobCancelled(Exception):
     """The job stopped being ours while it ran (cancelled, or reclaimed after a stall)."""
+
+
+class TimeLimitReached(Exception):
+    """The local scheduler's soft time limit (Celery raises its own SoftTimeLimitExceeded)."""
+
+
+TIME_LIMIT_REASON = "the analysis took longer than the time limit and was stopped"
 
 
 class Heartbeat:
@@ -66,7 +74,6 @@ def run_job(
     stale_after_seconds: float,
     heartbeat_seconds: float,
     task_id: str | None = None,
-    on_progress: Callable[[int, str, str], None] | None = None,
 ) -> str:
     """Claim the job, analyse its upload, store the result; returns one of OUTCOMES.
 
@@ -88,8 +95,6 @@ def run_job(
         if event is None:
             raise JobCancelled(step)
         publisher.publish(event)
-        if on_progress:
-            on_progress(percent, step, message)
 
     try:
         with Heartbeat(db, key, heartbeat_seconds):
@@ -102,8 +107,6 @@ def run_job(
             progress(90, "saving", f"saving {len(result.rows):,} rows")
             finished = save_result(db, key, result)
         publisher.publish(finished)
-        if on_progress:
-            on_progress(100, "done", finished.message)
         log.info("job succeeded: %s", finished.message, extra=context)
         return "succeeded"
     except (JobCancelled, TransitionError):
@@ -111,9 +114,9 @@ def run_job(
         return "cancelled"
     except InputError as exc:
         return _fail(db, key, publisher, exc.message, context)
+    except (SoftTimeLimitExceeded, TimeLimitReached):
+        return _fail(db, key, publisher, TIME_LIMIT_REASON, context)
     except Exception as exc:
-        if type(exc).__name__ == "SoftTimeLimitExceeded":
-            return _fail(db, key, publisher, "the analysis took longer than the time limit and was stopped", context)
         log.exception("job failed with an unexpected error", extra=context)
         return _fail(db, key, publisher, f"internal error: {type(exc).__name__}: {exc}", context)
 

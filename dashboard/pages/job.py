@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import ids
 from dashboard.components import error_alert, status_badge
 from dashboard.results_view import build_figure, cached_result, results_view, tab_content, view_choice
 from dashboard.services import services
-from store.jobs import TransitionError, cancel_job, get_job, get_upload, retry_job
+from store.jobs import get_job, get_upload
+from worker.control import JobControlError
 
 dash.register_page(__name__, path_template="/jobs/<job_id>", name="Job", title="Job · Ganglioside RT check", nav=False)
 
@@ -43,10 +44,13 @@ def layout(job_id: str | None = None, **query):
         children=[
             dcc.Store(id=ids.JOB_ID, data=str(job.id)),
             dcc.Store(id=ids.VIEW_STATE, data=query),
-            dcc.Store(id="job-watch"),
+            dcc.Store(id=ids.JOB_WATCH),
+            dcc.Store(id=ids.JOB_REQUEUED),
             html.Div(
                 [
-                    html.H3([filename, " ", status_badge(job.status)], className="d-inline-block me-3", id="job-title"),
+                    html.H3(
+                        [filename, " ", status_badge(job.status)], className="d-inline-block me-3", id=ids.JOB_TITLE
+                    ),
                     dbc.Button(
                         "Cancel",
                         id=ids.CANCEL_BUTTON,
@@ -73,11 +77,11 @@ def layout(job_id: str | None = None, **query):
                         value=job.progress_percent,
                         label=f"{job.progress_percent}%",
                         striped=True,
-                        animated=True,
+                        animated=job.status in ACTIVE,
                         style={"height": "1.4rem"},
                         className="mb-2",
                     ),
-                    html.Div(id="job-transport", className="small text-muted mb-1"),
+                    html.Div(id=ids.JOB_TRANSPORT, className="small text-muted mb-1"),
                     html.Pre(job.progress_message, id=ids.JOB_LOG, className="progress-log"),
                 ],
                 id=ids.JOB_PROGRESS,
@@ -96,35 +100,22 @@ def _failure_alert(job):
     return None
 
 
-# Start following the job as soon as the page shows it (the script reconnects and falls back by itself).
+# Follow the job as soon as the page shows it, and again after a retry (the script reconnects
+# and falls back to polling by itself); draw its progress from the stream's store.
 clientside_callback(
-    """
-    function(jobId) {
-        if (jobId && window.rtcheck) { window.rtcheck.watchJob(jobId, "job-events"); }
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output("job-watch", "data"),
+    ClientsideFunction(namespace="rtcheck", function_name="watchJob"),
+    Output(ids.JOB_WATCH, "data"),
     Input(ids.JOB_ID, "data"),
+    Input(ids.JOB_REQUEUED, "data"),
 )
 
 clientside_callback(
-    """
-    function(events, jobId) {
-        const noUpdate = window.dash_clientside.no_update;
-        if (!events || events.job_id !== jobId) { return [noUpdate, noUpdate, noUpdate, noUpdate]; }
-        const lines = (events.log || []).map(function (e) {
-            return "[" + String(e.percent).padStart(3) + "%] " + e.step + ": " + e.message; });
-        const text = lines.length ? lines.join("\\n") : (events.message || "");
-        const transport = {websocket: "live", reconnecting: "connection lost, reconnecting…",
-                           polling: "live updates unavailable, checking every 2 s", connecting: "connecting…"};
-        return [events.percent, events.percent + "%", text, transport[events.transport] || ""];
-    }
-    """,
+    ClientsideFunction(namespace="rtcheck", function_name="jobProgress"),
     Output(ids.JOB_PROGRESS_BAR, "value"),
     Output(ids.JOB_PROGRESS_BAR, "label"),
     Output(ids.JOB_LOG, "children"),
-    Output("job-transport", "children"),
+    Output(ids.JOB_TRANSPORT, "children"),
+    Output(ids.JOB_PROGRESS_BAR, "animated"),
     Input(ids.JOB_EVENTS, "data"),
     State(ids.JOB_ID, "data"),
 )
@@ -134,7 +125,7 @@ clientside_callback(
     Output(ids.JOB_RESULTS, "children"),
     Output(ids.JOB_PROGRESS, "style"),
     Output(ids.JOB_ALERT, "children"),
-    Output("job-title", "children"),
+    Output(ids.JOB_TITLE, "children"),
     Output(ids.CANCEL_BUTTON, "style"),
     Output(ids.RETRY_BUTTON, "style"),
     Input(ids.JOB_EVENTS, "data"),
@@ -160,34 +151,30 @@ def show_outcome(events, job_id, shown):
         return results_view(job, result, filename, {}), hide, None, title, *buttons
     if job.status in ("failed", "cancelled"):
         return no_update, show, _failure_alert(job), title, *buttons
+    if job.status in ACTIVE:  # queued or running (again, after a retry): the bar, no old alert
+        return no_update, show, None, title, *buttons
     return no_update, no_update, no_update, title, *buttons
 
 
 @callback(
     Output(ids.JOB_ALERT, "children", allow_duplicate=True),
+    Output(ids.JOB_REQUEUED, "data"),
     Input(ids.CANCEL_BUTTON, "n_clicks"),
     Input(ids.RETRY_BUTTON, "n_clicks"),
     State(ids.JOB_ID, "data"),
     prevent_initial_call=True,
 )
 def cancel_or_retry(_cancel, _retry, job_id):
-    found = services()
-    job = get_job(found.db, job_id)
+    """Through job control, like the API; the stream then updates the page by itself."""
+    jobs = services().jobs
     try:
         if dash.ctx.triggered_id == ids.CANCEL_BUTTON:
-            event = cancel_job(found.db, job_id)
-            found.publisher.publish(event)
-            found.dispatcher.cancel(job.celery_task_id, running=job.status == "running")
-            return dbc.Alert("Cancelled.", color="secondary")
-        event = retry_job(found.db, job_id)
-        found.publisher.publish(event)
-        found.dispatcher.submit(job_id, attempt=job.attempts + 1)
-        return [
-            dbc.Alert("Queued again.", color="info"),
-            dcc.Location(id="job-reload", href=dash.get_relative_path(f"/jobs/{job_id}"), refresh=True),
-        ]
-    except TransitionError as exc:
-        return error_alert(str(exc), "Not possible")
+            jobs.cancel(job_id)
+            return dbc.Alert("Cancelled.", color="secondary"), no_update
+        event = jobs.retry(job_id)
+        return dbc.Alert("Queued again.", color="info", duration=4000), event.seq
+    except JobControlError as exc:
+        return error_alert(exc.message, "Not possible"), no_update
 
 
 @callback(
@@ -256,24 +243,15 @@ def quick_search(text, options):
 
 # Keep the head group, plot and tab in the address (replaceState: no page reload, shareable link),
 # and in a store the tab callback reads. Two callbacks: the selectors exist on the Peaks tab only.
-REMEMBER_VIEW = """
-    function(first, second) {
-        const params = new URLSearchParams(window.location.search);
-        const names = %s;
-        [first, second].forEach(function (value, i) { if (names[i] && value) { params.set(names[i], value); } });
-        window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
-        return Object.fromEntries(params.entries());
-    }
-"""
 clientside_callback(
-    REMEMBER_VIEW % '["head", "plot"]',
+    ClientsideFunction(namespace="rtcheck", function_name="rememberPeaksView"),
     Output(ids.VIEW_STATE, "data"),
     Input(ids.HEAD_SELECT, "value"),
     Input(ids.PLOT_TABS, "value"),
     prevent_initial_call=True,
 )
 clientside_callback(
-    REMEMBER_VIEW % '["tab", null]',
+    ClientsideFunction(namespace="rtcheck", function_name="rememberTab"),
     Output(ids.VIEW_STATE, "data", allow_duplicate=True),
     Input(ids.MAIN_TABS, "active_tab"),
     Input(ids.MAIN_TABS, "id"),
@@ -281,17 +259,7 @@ clientside_callback(
 )
 
 clientside_callback(
-    """
-    function(png, svg) {
-        const which = window.dash_clientside.callback_context.triggered_id;
-        const graph = document.querySelector("#main-graph .js-plotly-plot");
-        if (graph && window.Plotly) {
-            window.Plotly.downloadImage(graph, {format: which === "figure-svg-button" ? "svg" : "png",
-                                                filename: "rt-check", width: 1400, height: 900});
-        }
-        return window.dash_clientside.no_update;
-    }
-    """,
+    ClientsideFunction(namespace="rtcheck", function_name="downloadImage"),
     Output(ids.FIGURE_PNG_BUTTON, "title"),
     Input(ids.FIGURE_PNG_BUTTON, "n_clicks"),
     Input(ids.FIGURE_SVG_BUTTON, "n_clicks"),

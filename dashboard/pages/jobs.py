@@ -5,13 +5,13 @@ from __future__ import annotations
 import dash
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import ids
 from dashboard.components import error_alert
 from dashboard.services import services
-from store.jobs import TransitionError, cancel_job, delete_job, get_job, retry_job
 from store.models import JOB_STATUSES
+from worker.control import JobControlError
 
 dash.register_page(__name__, path="/jobs", name="Jobs", title="Jobs · Ganglioside RT check", order=1)
 
@@ -114,7 +114,7 @@ def layout(**_query):
                 getRowId="params.data.id",
                 defaultColDef={"sortable": True, "resizable": True},
                 dashGridOptions={
-                    "rowSelection": {"mode": "multiRow"},
+                    "rowSelection": {"mode": "multiRow", "enableClickSelection": True},
                     "animateRows": True,
                     "tooltipShowDelay": 300,
                 },
@@ -128,19 +128,7 @@ def layout(**_query):
 
 # Live rows: the socket's store (root layout) → the grid, filtered on the client.
 clientside_callback(
-    """
-    function(state, statuses, search) {
-        if (!state) { return [[], "connecting…"]; }
-        const needle = (search || "").toLowerCase();
-        const rows = (state.jobs || []).filter(function (job) {
-            if (statuses && statuses.length && statuses.indexOf(job.status) < 0) { return false; }
-            return !needle || (String(job.filename) + " " + String(job.message)).toLowerCase().indexOf(needle) >= 0;
-        });
-        const transport = {websocket: "● live", reconnecting: "reconnecting…", polling: "checking every 2 s",
-                           connecting: "connecting…"};
-        return [rows, transport[state.transport] || ""];
-    }
-    """,
+    ClientsideFunction(namespace="rtcheck", function_name="jobRows"),
     Output(ids.JOBS_GRID, "rowData"),
     Output(ids.JOBS_TRANSPORT, "children"),
     Input(ids.ALL_JOBS, "data"),
@@ -149,12 +137,7 @@ clientside_callback(
 )
 
 clientside_callback(
-    """
-    function(id) {
-        if (window.rtcheck) { window.rtcheck.watchAllJobs("all-jobs"); }
-        return window.dash_clientside.no_update;
-    }
-    """,
+    ClientsideFunction(namespace="rtcheck", function_name="watchAllJobs"),
     Output(ids.JOBS_GRID, "className"),
     Input(ids.JOBS_GRID, "id"),
 )
@@ -207,35 +190,21 @@ def confirm_delete(_n, selected):
     prevent_initial_call=True,
 )
 def act_on_selection(_cancel, _retry, _delete, selected):
+    """Cancel, retry or delete the selected jobs; the stream then updates the grid by itself."""
     if not selected:
         return dbc.Alert("Select one or more jobs first.", color="info", dismissable=True, duration=4000), no_update
-    found = services()
     action = {ids.JOBS_CANCEL: "cancel", ids.JOBS_RETRY: "retry", ids.JOBS_CONFIRM_DELETE: "delete"}[
         dash.ctx.triggered_id
     ]
+    perform = getattr(services().jobs, action)
     done, refused = 0, []
     for row in selected:
-        job = get_job(found.db, row["id"])
-        if job is None:
-            continue
         try:
-            if action == "cancel":
-                found.publisher.publish(cancel_job(found.db, job.id))
-                found.dispatcher.cancel(job.celery_task_id, running=job.status == "running")
-            elif action == "retry":
-                found.publisher.publish(retry_job(found.db, job.id))
-                found.dispatcher.submit(str(job.id), attempt=job.attempts + 1)
-            else:
-                delete_job(found.db, job.id)
+            perform(row["id"])
             done += 1
-        except TransitionError as exc:
-            refused.append(f"{row.get('filename')}: it is {exc.current}")
+        except JobControlError as exc:
+            refused.append(f"{row.get('filename')}: {exc.message}")
     message = f"{action}: {done} job{'s' if done != 1 else ''}"
     if refused:
         return error_alert("; ".join(refused), f"{message}; not possible for"), True
-    if action == "delete":  # deleted jobs send no event: refresh the list
-        return [
-            dbc.Alert(message, color="success", dismissable=True, duration=4000),
-            dcc.Location(id="jobs-reload", href=dash.get_relative_path("/jobs"), refresh=True),
-        ], True
     return dbc.Alert(message, color="success", dismissable=True, duration=4000), True

@@ -6,12 +6,11 @@ import base64
 import binascii
 import hashlib
 import logging
-import os
-import time
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from analysis.params import PARAMETER_SPECS, Parameters
 from analysis.synthetic import generate_extract
@@ -19,8 +18,8 @@ from dashboard import ids
 from dashboard.components import error_alert
 from dashboard.services import services
 from dashboard.submission import SubmissionError, check_upload, parse_parameters
-from store.jobs import create_job_for_upload, get_job, stage_upload
-from store.models import TERMINAL_STATUSES
+from store.jobs import stage_upload
+from worker.control import JobControlError
 
 dash.register_page(__name__, path="/", name="Upload", title="Upload · Ganglioside RT check", order=0)
 log = logging.getLogger(__name__)
@@ -185,7 +184,7 @@ def _decode(content: str) -> bytes:
     try:
         return base64.b64decode(content.split(",", 1)[1], validate=False)
     except (IndexError, ValueError, binascii.Error):
-        raise SubmissionError(400, "unreadable", "the browser sent the file in a form that could not be read") from None
+        raise SubmissionError("unreadable", "the browser sent the file in a form that could not be read") from None
 
 
 @callback(
@@ -335,18 +334,17 @@ def analyze_allowed(staged, invalid, values, running, control_ids):
     State({"type": ids.PARAM_INPUT, "name": ALL}, "id"),
     State(ids.NOTIFY_EMAIL, "value"),
     background=True,
-    interval=250,  # ms between progress polls; the stream carries the detail
     running=[(Output(ids.ANALYZE_RUNNING, "data"), True, False)],
-    progress=[Output(ids.ANALYZE_PROGRESS, "data")],
     prevent_initial_call=True,
 )
-def analyze(set_progress, _clicks, staged, values, control_ids, email):
-    """Queue one job per file and run them, in the background worker this callback runs on."""
-    from worker.context import worker_context
-    from worker.runner import run_job
+def analyze(clicks, staged, values, control_ids, email):
+    """Queue one job per file through job control, like the API, and return at once.
 
-    context = worker_context()
-    settings, db = context.settings, context.db
+    The jobs run wherever API jobs run, with the same guarantees; the page follows them on the
+    WebSocket stream (docs/design-notes.md, "The Analyze button").
+    """
+    if not clicks:
+        raise PreventUpdate  # a page being mounted, not a click
     try:
         params = _parameters(values, control_ids)
     except SubmissionError as exc:
@@ -354,74 +352,15 @@ def analyze(set_progress, _clicks, staged, values, control_ids, email):
     runnable = [item for item in staged or [] if item["invalid_rows"] == 0 or params.on_invalid_rows == "skip"]
     if not runnable:
         return {"error": "no file can be analysed with these parameters"}
+    jobs = services().jobs
+    job_ids = []
     try:
-        jobs = [
-            create_job_for_upload(db, item["upload_id"], parameters=params.to_dict(), notify_email=email or None)
-            for item in runnable
-        ]
-    except LookupError as exc:
-        return {"error": str(exc)}
-    job_ids = [str(job.id) for job in jobs]
-    for job in jobs:
-        context.publisher.publish(_queued_event(db, job.id))
-    name = f"dash:{os.getpid()}"
-    for index, job_id in enumerate(job_ids):
-
-        def report(percent, step, message, job_id=job_id, index=index):
-            set_progress(
-                {
-                    "job_ids": job_ids,
-                    "current": job_id,
-                    "index": index,
-                    "percent": percent,
-                    "step": step,
-                    "message": message,
-                }
-            )
-
-        report(0, "queued", f"file {index + 1} of {len(job_ids)}")
-        run_job(
-            db,
-            job_id,
-            publisher=context.publisher,
-            worker=name,
-            stale_after_seconds=settings.stale_job_seconds,
-            heartbeat_seconds=settings.heartbeat_seconds,
-            on_progress=report,
-        )
-        _wait_until_finished(db, job_id, settings.job_time_limit)  # taken by another worker meanwhile
+        for item in runnable:
+            event = jobs.submit_staged(item["upload_id"], parameters=params.to_dict(), notify_email=email or None)
+            job_ids.append(event.job_id)
+    except JobControlError as exc:
+        return {"error": exc.message, "job_ids": job_ids}
     return {"job_ids": job_ids, "href": dash.get_relative_path(f"/jobs/{job_ids[0]}")}
-
-
-def _queued_event(db, job_id):
-    from store.jobs import events_after
-
-    events = events_after(db, job_id, 0)
-    return events[-1] if events else None
-
-
-def _wait_until_finished(db, job_id: str, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        job = get_job(db, job_id)
-        if job is None or job.status in TERMINAL_STATUSES:
-            return
-        time.sleep(0.5)
-
-
-# Move to the results when they are ready, unless the user has gone to another page meanwhile.
-clientside_callback(
-    """
-    function(result) {
-        const prefix = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix;
-        if (result && result.href && window.location.pathname === prefix) { return result.href; }
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output(ids.REDIRECT, "href"),
-    Input(ids.ANALYZE_RESULT, "data"),
-    prevent_initial_call=True,
-)
 
 
 @callback(
@@ -435,33 +374,21 @@ def show_analysis_error(result):
     return no_update
 
 
-# Follow the running job's stream, and draw the bar from it (or from the callback's own progress).
+# The bar follows the queued jobs on the all-jobs stream (the bar's own id is an input so that
+# this runs on this page only); at the end the page moves to the results.
 clientside_callback(
-    """
-    function(progress, events, running) {
-        const bar = {value: 0, label: "", status: ""};
-        if (progress && progress.current && window.rtcheck &&
-                (!events || events.job_id !== progress.current)) {
-            window.rtcheck.watchJob(progress.current, "job-events");
-        }
-        let percent = progress ? progress.percent : 0;
-        let message = progress ? progress.message : "";
-        if (events && progress && events.job_id === progress.current && events.percent >= percent) {
-            percent = events.percent;
-            message = events.message;
-        }
-        if (!running && !(progress && progress.current)) {
-            return [0, "", ""];
-        }
-        const files = progress && progress.job_ids && progress.job_ids.length > 1
-            ? " (file " + (progress.index + 1) + " of " + progress.job_ids.length + ")" : "";
-        return [percent, percent + "%", (message || "starting") + files];
-    }
-    """,
+    ClientsideFunction(namespace="rtcheck", function_name="analysisBar"),
     Output(ids.ANALYZE_BAR, "value"),
     Output(ids.ANALYZE_BAR, "label"),
     Output(ids.ANALYZE_STATUS, "children"),
-    Input(ids.ANALYZE_PROGRESS, "data"),
-    Input(ids.JOB_EVENTS, "data"),
-    Input(ids.ANALYZE_RUNNING, "data"),
+    Input(ids.ANALYZE_RESULT, "data"),
+    Input(ids.ALL_JOBS, "data"),
+    Input(ids.ANALYZE_BAR, "id"),
+)
+clientside_callback(
+    ClientsideFunction(namespace="rtcheck", function_name="analysisDone"),
+    Output(ids.REDIRECT, "href"),
+    Input(ids.ANALYZE_RESULT, "data"),
+    Input(ids.ALL_JOBS, "data"),
+    prevent_initial_call=True,
 )

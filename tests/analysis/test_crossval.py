@@ -41,7 +41,7 @@ def test_closed_form_equals_a_refit_without_the_group(grouping):
     design, heads, prefixes, rt = world(3)
     anchors = np.arange(len(rt))
     labels = np.column_stack([heads, prefixes])
-    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels, anchors + 1, alpha=1e-12, min_anchors=5)
+    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels=labels, rows=anchors + 1, alpha=1e-12, min_anchors=5)
     groups = prefixes if grouping == "prefix" else heads
     held = hold_out(model, rt, labels, groups)
     assert len(held) == len(set(groups))
@@ -72,7 +72,7 @@ def test_a_group_that_alone_carries_a_term_cannot_be_scored():
     design, heads, prefixes, rt = design[only], heads[only], prefixes[only], rt[only]
     anchors = np.arange(len(rt))
     labels = np.column_stack([heads, prefixes])
-    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels, anchors + 1, alpha=1e-12, min_anchors=5)
+    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels=labels, rows=anchors + 1, alpha=1e-12, min_anchors=5)
     held = {fold.group: fold for fold in hold_out(model, rt, labels, prefixes)}
     assert len(held["GD1+OAc"].positions) == 0 and held["GD1+OAc"].n_unscorable == 4
     assert len(held["GT1"].positions) == 4
@@ -85,7 +85,7 @@ def test_anchors_that_do_not_need_the_groups_own_term_are_still_scored():
     design, heads, prefixes, rt = design[only], heads[only], prefixes[only], rt[only]
     anchors = np.arange(len(rt))
     labels = np.column_stack([heads, prefixes])
-    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels, anchors + 1, alpha=1e-12, min_anchors=5)
+    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels=labels, rows=anchors + 1, alpha=1e-12, min_anchors=5)
     fold = next(f for f in hold_out(model, rt, labels, heads) if f.group == "GD1")
     assert fold.n_unscorable == int(np.sum(prefixes == "GD1+OAc")) == 4
     assert set(prefixes[fold.positions]) == {"GD1"} and len(fold.positions) == 4
@@ -103,7 +103,7 @@ def test_held_out_prediction_matches_predict_at_of_the_refit_for_a_kept_head():
     design, heads, prefixes, rt = world(5)
     anchors = np.arange(len(rt))
     labels = np.column_stack([heads, prefixes])
-    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels, anchors + 1, alpha=1e-12, min_anchors=5)
+    model = fit_model(design, DESIGN_COLUMNS, rt, anchors, labels=labels, rows=anchors + 1, alpha=1e-12, min_anchors=5)
     fold = next(f for f in hold_out(model, rt, labels, prefixes) if f.group == "GT1+OAc")
     assert not fold.head_lost
     direct = predict_at(model, design[fold.positions], labels[fold.positions], np.zeros(len(fold.positions)))

@@ -151,6 +151,8 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
             "-A",
             "app:celery_app",
             "worker",
+            "-Q",
+            "analyses",
             "-c",
             "2",
             "--without-gossip",
@@ -162,6 +164,32 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
         ],
         env,
         worker_log,
+    )
+    # As in docker-compose.yml: the page's background callbacks have a worker of their own.
+    callbacks_log = tmp / "callbacks.log"
+    callbacks = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "app:celery_app",
+            "worker",
+            "-Q",
+            "callbacks",
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"callbacks-{port}@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        env,
+        callbacks_log,
     )
     web = _spawn(
         [
@@ -183,7 +211,9 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
         env,
         web_log,
     )
-    server = AppServer(f"http://127.0.0.1:{port}", "full", [worker, web], [worker_log, web_log])
+    server = AppServer(
+        f"http://127.0.0.1:{port}", "full", [worker, callbacks, web], [worker_log, callbacks_log, web_log]
+    )
     if not wait_until(lambda: _healthy(server, workers=True), 90):
         server.stop()
         raise RuntimeError(f"the stack did not start:\n{server.log_tail()}")

@@ -83,9 +83,11 @@ def test_sample_from_upload_to_results_and_downloads(app_server, page, porcine_c
     page.wait_for_selector("#main-graph .js-plotly-plot", timeout=60_000)
     wait_for_grid(page, "rows-grid")
     assert grid_rows(page, "rows-grid") == 323
-    # The upload page's bar was fed by the job's stream: its final state arrived over the socket.
-    streamed = [f for f in frames() if f["url"].endswith(f"/ws/jobs/{job_id}")]
-    final = [f for f in streamed if f.get("status") == "succeeded" or f.get("job", {}).get("status") == "succeeded"]
+    # The upload page's bar was fed by the jobs stream: the job's end arrived over that socket.
+    streamed = [f for f in frames() if f["url"].endswith("/ws/jobs")]
+    final = [f for f in streamed if f.get("job_id") == job_id and f.get("status") == "succeeded"] + [
+        job for f in streamed for job in f.get("jobs", []) if job["id"] == job_id and job["status"] == "succeeded"
+    ]
     assert final, streamed
     # Clicking a point selects its row, and the table scrolls to it.
     page.goto(f"{app_server.url}/jobs/{job_id}?head=GD1")
@@ -220,11 +222,14 @@ def test_the_page_survives_its_socket_being_cut(app_server, page, tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/", "/jobs", "/methods", "/jobs/00000000-0000-0000-0000-000000000000"])
-def test_every_page_loads_without_console_errors(app_server, page, path):
+def test_every_page_loads_without_console_errors_or_alerts(app_server, page, path):
+    """A first visit (a fresh browser) shows no error: nothing was uploaded or clicked yet."""
     page.goto(app_server.url + path)
     page.wait_for_selector("#_pages_content", timeout=30_000)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(2500)
     assert page.locator(".dash-fe-error__title").count() == 0  # no Dash error overlay either
+    alerts = page.locator("#upload-alert .alert, #global-alert .alert, #jobs-alert .alert")
+    assert alerts.count() == 0, alerts.all_inner_texts()
 
 
 def test_tabs_build_on_demand_and_the_address_keeps_the_view(app_server, page, porcine_csv):

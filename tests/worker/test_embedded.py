@@ -14,7 +14,7 @@ import requests
 import websocket
 
 from settings import Settings
-from tests.services import wait_until
+from tests.services import process_alive, wait_until
 from tests.stack import LiveServer, read_stream, slow_job_input, submit, wait_for_status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,19 +62,30 @@ def test_embedded_submit_stream_and_results(tmp_path):
 
 
 ORPHAN_SCRIPT = """
-import os, sys, time
+import sys, time
 from settings import Settings
+from store.db import Database
+from store.migrate import upgrade
+from store.jobs import create_job, get_job
+from tests.stack import slow_job_input
+from worker.context import WorkerContext
 from worker.local import LocalRunner
+from worker.progress import Publisher
 if __name__ == "__main__":
     settings = Settings(database_url=sys.argv[1], redis_url="", data_dir=sys.argv[2], app_env="test", local_workers=2)
-    runner = LocalRunner(settings)
-    pids = {runner.pool.submit(os.getpid).result(timeout=60) for _ in range(20)}
-    print(" ".join(map(str, sorted(pids))), flush=True)
+    db = Database(settings.database_url)
+    upgrade(db)
+    data = slow_job_input(200_000)
+    jobs = [create_job(db, filename="slow.csv", content=data, sha256="0" * 64, parameters={}).job_id for _ in range(2)]
+    LocalRunner(settings, WorkerContext(settings, db, Publisher())).start()
+    while not all(get_job(db, j).status == "running" for j in jobs):
+        time.sleep(0.2)
+    print(" ".join(get_job(db, j).worker.split(":")[1] for j in jobs), flush=True)
     time.sleep(600)
 """
 
 
-def test_pool_processes_end_when_the_web_process_is_killed(tmp_path):
+def test_analysis_processes_end_when_the_web_process_is_killed(tmp_path):
     """A web process killed outright must not leave its analysis processes behind."""
     script = tmp_path / "host.py"
     script.write_text(ORPHAN_SCRIPT)
@@ -88,17 +99,8 @@ def test_pool_processes_end_when_the_web_process_is_killed(tmp_path):
     try:
         children = [int(pid) for pid in host.stdout.readline().split()]
         assert children and host.pid not in children
-        assert all(_alive(pid) for pid in children)
+        assert all(process_alive(pid) for pid in children)
     finally:
         host.kill()
         host.wait(timeout=30)
-    assert wait_until(lambda: not any(_alive(pid) for pid in children), 15), children
-
-
-def _alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert wait_until(lambda: not any(process_alive(pid) for pid in children), 15), children

@@ -15,7 +15,7 @@ from store.jobs import events_after, get_job
 from tests.services import wait_until
 from tests.stack import control, read_stream, slow_job_input, submit, wait_for_status
 from tests.worker.conftest import fresh_stack
-from worker.celery_app import FAIL_STALE_JOBS
+from worker.tasks import FAIL_STALE_JOBS
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from store.jobs import get_job
 from tests.services import free_port, wait_until
 from tests.stack import submit, wait_for_status
 from tests.worker.conftest import fresh_stack
-from worker.celery_app import NOTIFY_JOB_FINISHED
+from worker.tasks import NOTIFY_JOB_FINISHED
 
 
 class Inbox:

@@ -23,7 +23,7 @@ from store.jobs import events_after, get_job
 from tests.services import wait_until
 from tests.stack import CeleryWorker, slow_job_input, stack_env, submit, wait_for_status
 from tests.worker.conftest import Stack, fresh_stack
-from worker.celery_app import FAIL_STALE_JOBS
+from worker.tasks import FAIL_STALE_JOBS
 
 pytestmark = pytest.mark.slow
 
