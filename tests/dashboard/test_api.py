@@ -1,0 +1,145 @@
+"""The API's answers to bad requests, on a Flask test client: documented codes, nothing stored.
+
+No services are needed: the app is built in embedded mode on a SQLite file and its scheduler is
+not started, so nothing that is accepted runs. What needs the whole stack is in tests/worker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from settings import Settings
+from store.jobs import get_job
+from store.models import Job, Upload
+from tests.services import free_port
+
+GOOD = b"Name,RT,Volume,Log P,Anchor\nGD1(36:1;O2),9.1,1000,1.5,T\n"
+
+
+def build_client(tmp_path, **overrides):
+    from dashboard.factory import create_app, make_celery_app
+
+    values = {
+        "database_url": f"sqlite:///{tmp_path / 'api.db'}",
+        "redis_url": "",
+        "data_dir": tmp_path,
+        "app_env": "test",
+        "max_upload_mb": 1,
+    }
+    settings = Settings(**{**values, **overrides})
+    if settings.redis_url:  # full mode: the schema is not migrated on start
+        from store.db import Database
+        from store.migrate import upgrade
+
+        upgrade(Database(settings.database_url))
+    app = create_app(settings, celery=make_celery_app(settings), start_background=False)
+    client = app.server.test_client()
+    client.db, client.settings = app.server.extensions["rtcheck"].db, settings
+    return client
+
+
+@pytest.fixture
+def client(tmp_path):
+    return build_client(tmp_path)
+
+
+def post_job(client, files, form=None):
+    data = dict(form or {})
+    for field, (name, content) in (files or {}).items():
+        data[field] = (io.BytesIO(content), name)
+    return client.post("/api/jobs", data=data, content_type="multipart/form-data")
+
+
+def stored_counts(db) -> tuple[int, int]:
+    with db.session() as session:
+        return (
+            session.execute(select(func.count()).select_from(Job)).scalar_one(),
+            session.execute(select(func.count()).select_from(Upload)).scalar_one(),
+        )
+
+
+@pytest.mark.parametrize(
+    "files, form, status, code",
+    [
+        (None, {}, 400, "no_file"),
+        ({"file": ("empty.csv", b"")}, {}, 422, "invalid_table"),
+        ({"file": ("blank.csv", b"\n\n  \n")}, {}, 422, "invalid_table"),
+        ({"file": ("report.pdf", b"%PDF-1.7 binary")}, {}, 415, "unsupported_type"),
+        ({"file": ("peaks.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00")}, {}, 415, "unsupported_type"),
+        ({"file": ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")}, {}, 415, "unsupported_type"),
+        ({"file": ("peaks.csv", b"Name;Mass\nGD1;1\n")}, {}, 422, "invalid_table"),
+        ({"file": ("peaks.csv", GOOD)}, {"params": "{not json"}, 400, "malformed_parameters"),
+        ({"file": ("peaks.csv", GOOD)}, {"params": "[1, 2]"}, 400, "malformed_parameters"),
+        ({"file": ("peaks.csv", GOOD)}, {"params": json.dumps({"alpha": 2})}, 422, "invalid_parameters"),
+        ({"file": ("peaks.csv", GOOD)}, {"params": json.dumps({"nonsense": 1})}, 422, "invalid_parameters"),
+        ({"file": ("peaks.csv", GOOD + b"GX1(36:1;O2),abc,1,1,T\n")}, {}, 422, "invalid_rows"),
+    ],
+)
+def test_bad_submissions_get_their_status_and_store_nothing(client, files, form, status, code):
+    before = stored_counts(client.db)
+    response = post_job(client, files, form)
+    assert response.status_code == status, response.text
+    error = response.json["error"]
+    assert error["code"] == code and error["message"]
+    assert stored_counts(client.db) == before
+
+
+def test_invalid_rows_are_listed_with_row_column_value_and_reason(client):
+    content = GOOD + b"GX1(36:1;O2),abc,1,1,T\nGD1(38:1;O2),10.5,1,1,maybe\n"
+    error = post_job(client, {"file": ("peaks.csv", content)}).json["error"]
+    details = {(d["row"], d["column"]) for d in error["details"]}
+    assert details == {(2, "Name"), (2, "RT"), (3, "Anchor")}
+    assert all(d["value"] is not None and d["reason"] for d in error["details"])
+
+
+def test_too_large_is_413(client):
+    big = GOOD + b"GD1(36:1;O2),9.1,1000,1.5,T\n" * (int(client.settings.max_upload_bytes * 1.5) // 28)
+    before = stored_counts(client.db)
+    response = post_job(client, {"file": ("big.csv", big)})
+    assert response.status_code == 413
+    assert response.json["error"]["code"] == "too_large"
+    assert stored_counts(client.db) == before
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/jobs/00000000-0000-0000-0000-000000000000"),
+        ("get", "/api/jobs/not-a-job"),
+        ("get", "/api/jobs/00000000-0000-0000-0000-000000000000/results.csv"),
+        ("post", "/api/jobs/00000000-0000-0000-0000-000000000000/cancel"),
+        ("post", "/api/jobs/00000000-0000-0000-0000-000000000000/retry"),
+        ("delete", "/api/jobs/00000000-0000-0000-0000-000000000000"),
+        ("get", "/api/nowhere"),
+    ],
+)
+def test_unknown_jobs_and_routes_are_404_json(client, method, path):
+    response = client.open(path, method=method.upper())
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"
+
+
+def test_list_filters_and_rejects_bad_filters(client):
+    listing = client.get("/api/jobs", query_string={"status": "succeeded,failed", "limit": 5})
+    assert listing.status_code == 200
+    body = listing.json
+    assert len(body["jobs"]) <= 5 and all(j["status"] in ("succeeded", "failed") for j in body["jobs"])
+    assert client.get("/api/jobs", query_string={"status": "sleeping"}).status_code == 400
+    assert client.get("/api/jobs", query_string={"limit": "ten"}).status_code == 400
+
+
+def test_an_unreachable_queue_fails_the_job_once_with_the_reason_and_retry_keeps_it_failed(tmp_path):
+    """Job control's one failure path: 503, the job stored as failed with why, and a retry while
+    the queue is still down answers 503 again and leaves the job failed, never queued for ever."""
+    client = build_client(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0", secret_key="k" * 40)
+    response = post_job(client, {"file": ("peaks.csv", GOOD)})
+    assert response.status_code == 503 and response.json["error"]["code"] == "queue_unavailable"
+    (job,) = client.get("/api/jobs").json["jobs"]
+    assert job["status"] == "failed" and job["error"].startswith("could not be queued")
+    retried = client.post(f"/api/jobs/{job['id']}/retry")
+    assert retried.status_code == 503
+    assert get_job(client.db, job["id"]).status == "failed"
