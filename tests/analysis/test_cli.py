@@ -1,7 +1,10 @@
-"""The command line, run as users run it: `python -m analysis ...` in a separate process."""
+"""The command line. Most cases call `analysis.cli.main(argv)` in this process (what `python -m
+analysis` runs, minus interpreter start-up); the smoke tests marked so run it as users do, in a
+separate process, exit code and all."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -14,6 +17,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from analysis.cli import main
 from analysis.result import STATUSES
 from tests.conftest import REPO
 
@@ -21,14 +25,19 @@ EXIT_OK = 0
 EXIT_INPUT_ERROR = 2
 
 
-def run_cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "analysis", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def run_cli(*args: object, in_subprocess: bool = False) -> subprocess.CompletedProcess:
+    argv = [str(arg) for arg in args]
+    if in_subprocess:
+        return subprocess.run(
+            [sys.executable, "-m", "analysis", *argv], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(REPO), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def assert_input_error(process: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -75,7 +84,9 @@ def one_bad_row(tmp_path, sample_rows) -> tuple[Path, int]:
 def sample_run(porcine_csv, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli-run")
     outputs = {suffix: folder / f"result.{suffix}" for suffix in ("csv", "json", "xlsx")}
-    process = run_cli("run", porcine_csv, *[arg for path in outputs.values() for arg in ("--out", path)])
+    process = run_cli(
+        "run", porcine_csv, *[arg for path in outputs.values() for arg in ("--out", path)], in_subprocess=True
+    )
     return process, outputs
 
 
@@ -235,7 +246,7 @@ def test_structural_errors(tmp_path, content, problem):
     ids=["unknown option", "no input", "bad choice", "unknown command", "no command", "no out", "rows not a number"],
 )
 def test_bad_usage(args):
-    process = run_cli(*args)
+    process = run_cli(*args, in_subprocess=args == ["frobnicate"])
     assert process.returncode == EXIT_INPUT_ERROR
     assert "Traceback" not in process.stderr
     assert "error:" in process.stderr
