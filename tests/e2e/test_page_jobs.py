@@ -110,4 +110,3 @@ def test_the_jobs_page_follows_api_jobs_retries_and_deletions_without_a_reload(a
     assert wait_until(lambda: not set(submitted) & set(grid()), 15), grid()
     assert page.evaluate("window.__sameDocument === true")  # no reload happened
     assert re.search(r"/jobs$", page.url)
-
