@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -36,29 +35,18 @@ import websocket  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.jobs import claim_job, create_job, get_job, record_progress  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
+from tests.services import free_port, wait_until  # noqa: E402
+from tests.stack import celery_worker_command, gunicorn_command, spawn  # noqa: E402
 from worker.progress import RedisPublisher  # noqa: E402
 
 SAMPLE = REPO.parent / "shared" / "data" / "porcine_brain_gangliosides.csv"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(check, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if check():
-                return True
-        except Exception:
-            pass
-        time.sleep(0.2)
-    return False
+def workers_online(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/api/health", timeout=2).json()["workers"]["ok"]
+    except (requests.RequestException, ValueError):
+        return False
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -154,56 +142,12 @@ def main() -> None:
         "PYTHONPATH": str(REPO),
     }
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-k",
-                "gthread",
-                "--threads",
-                str(args.threads),
-                "-w",
-                "1",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "120",
-                "app:server",
-            ],
-            cwd=REPO,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "app:celery_app",
-                "worker",
-                "-c",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "WARNING",
-            ],
-            cwd=REPO,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        spawn(gunicorn_command(port, threads=args.threads), env),
+        spawn(celery_worker_command(loglevel="WARNING", name="benchmark"), env),
     ]
     base, ws_url = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     try:
-        assert wait(lambda: requests.get(f"{base}/api/health", timeout=2).json()["workers"]["ok"], 90), (
-            "the stack did not come up"
-        )
+        assert wait_until(lambda: workers_online(base), 90, interval=0.2), "the stack did not come up"
         publisher = RedisPublisher(args.redis)
         print(
             f"1. progress latency, publish → WebSocket client, one gunicorn gthread process "
@@ -253,7 +197,7 @@ def main() -> None:
             requests.post(f"{base}/api/jobs", files={"file": ("sample.csv", sample)}, timeout=30).json()["id"]
             for _ in range(args.jobs)
         ]
-        assert wait(
+        assert wait_until(
             lambda: all(requests.get(f"{base}/api/jobs/{i}", timeout=5).json()["status"] == "succeeded" for i in ids),
             600,
         )

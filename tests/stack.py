@@ -27,6 +27,37 @@ def stack_env(settings_values: dict) -> dict:
     return env
 
 
+def celery_worker_command(
+    app: str = "app:celery_app",
+    *,
+    queues: str = "analyses",
+    concurrency: int = 2,
+    pool: str = "prefork",
+    name: str = "test",
+    loglevel: str = "INFO",
+) -> list[str]:
+    """`celery worker` as docker-compose.yml runs it; the one command line tests and benchmarks use."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "--pool", pool),
+        *("-c", str(concurrency), "-n", f"{name}-{free_port()}@%h", "--without-gossip", "--without-mingle"),
+        *("--loglevel", loglevel),
+    ]
+
+
+def gunicorn_command(port: int, *, threads: int = 32, workers: int = 1) -> list[str]:
+    """The web server as the README deploys it (gthread workers)."""
+    return [
+        *(sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", str(threads), "-w", str(workers)),
+        *("-b", f"127.0.0.1:{port}", "--timeout", "120", "app:server"),
+    ]
+
+
+def spawn(command: list[str], env: dict, log_path: Path | None = None) -> subprocess.Popen:
+    """A service process in its own process group (stopped with its children), logging to a file."""
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the child holds it
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 class CeleryWorker:
     """`celery -A <app> worker` as a subprocess group, with its log in a file."""
 
@@ -37,32 +68,8 @@ class CeleryWorker:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> CeleryWorker:
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                self.app,
-                "worker",
-                "--pool",
-                "prefork",
-                "-c",
-                str(self.concurrency),
-                "-n",
-                f"{self.name}-{free_port()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=REPO,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = celery_worker_command(self.app, concurrency=self.concurrency, name=self.name)
+        self.process = spawn(command, self.env, self.log_path)
         if not wait_until(lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None, timeout):
             raise RuntimeError(f"celery worker did not start:\n{self.tail()}")
         if self.process.poll() is not None:
@@ -90,8 +97,6 @@ class CeleryWorker:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-        if getattr(self, "log", None):
-            self.log.close()
 
 
 class LiveServer:

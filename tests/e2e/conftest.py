@@ -19,6 +19,7 @@ import requests
 from tests import services
 from tests.conftest import REPO
 from tests.services import free_port, wait_until
+from tests.stack import celery_worker_command, gunicorn_command, spawn
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -93,12 +94,6 @@ class AppServer:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def _spawn(command: list[str], env: dict, log_path) -> subprocess.Popen:
-    return subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
 def _base_env(values: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({k.upper(): str(v) for k, v in values.items()})
@@ -120,7 +115,7 @@ def start_embedded(tmp) -> AppServer:
         }
     )
     log = tmp / "app.log"
-    process = _spawn([sys.executable, "app.py"], env, log)
+    process = spawn([sys.executable, "app.py"], env, log)
     server = AppServer(f"http://127.0.0.1:{port}", "embedded", [process], [log])
     if not wait_until(lambda: _healthy(server), 60):
         server.stop()
@@ -143,74 +138,13 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
     )
     subprocess.run([sys.executable, "-m", "store", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
     worker_log, web_log = tmp / "worker.log", tmp / "web.log"
-    worker = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "app:celery_app",
-            "worker",
-            "-Q",
-            "analyses",
-            "-c",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"browser-{port}@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        env,
-        worker_log,
-    )
+    worker = spawn(celery_worker_command(name="browser"), env, worker_log)
     # As in docker-compose.yml: the page's background callbacks have a worker of their own.
     callbacks_log = tmp / "callbacks.log"
-    callbacks = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "app:celery_app",
-            "worker",
-            "-Q",
-            "callbacks",
-            "--pool",
-            "threads",
-            "-c",
-            "4",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"callbacks-{port}@%h",
-            "--loglevel",
-            "INFO",
-        ],
-        env,
-        callbacks_log,
+    callbacks = spawn(
+        celery_worker_command(queues="callbacks", pool="threads", concurrency=4, name="callbacks"), env, callbacks_log
     )
-    web = _spawn(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "gthread",
-            "--threads",
-            "32",
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "120",
-            "app:server",
-        ],
-        env,
-        web_log,
-    )
+    web = spawn(gunicorn_command(port), env, web_log)
     server = AppServer(
         f"http://127.0.0.1:{port}", "full", [worker, callbacks, web], [worker_log, callbacks_log, web_log]
     )
