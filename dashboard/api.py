@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 
-from flask import Blueprint, Flask, Response, jsonify, request, url_for
+from dash.exceptions import DependencyException
+from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from analysis.export import to_csv_bytes, to_json_bytes, to_xlsx_bytes
 from dashboard.errors import SubmissionError, status_of
 from dashboard.services import services
-from dashboard.submission import check_upload, parse_parameters
+from dashboard.submission import check_email, check_upload, parse_parameters
 from store.jobs import count_jobs_by_status, get_job, get_upload, list_jobs, snapshot
 from store.migrate import current_revision, head_revision
 from store.models import JOB_STATUSES
@@ -21,6 +24,7 @@ from worker.control import JobControlError
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
+MAX_OFFSET = 10**9
 
 
 def error(code: str, message: str, details: list | None = None, status: int | None = None) -> Response:
@@ -71,13 +75,9 @@ def create():
     if not data.strip():
         raise SubmissionError("invalid_table", f"{upload.filename}: the file is empty")
     params = parse_parameters(request.form.get("params"))
+    email = check_email(request.form.get("notify_email"))
     check_upload(upload.filename, data, params, found.settings.max_upload_bytes)
-    event = found.jobs.submit(
-        filename=upload.filename,
-        content=data,
-        parameters=params.to_dict(),
-        notify_email=request.form.get("notify_email"),
-    )
+    event = found.jobs.submit(filename=upload.filename, content=data, parameters=params.to_dict(), notify_email=email)
     response = jsonify({"id": event.job_id, "status": event.status, "links": links(event.job_id)})
     response.status_code = 202
     response.headers["Location"] = links(event.job_id)["self"]
@@ -92,9 +92,11 @@ def index():
         raise SubmissionError("bad_filter", f"unknown status {', '.join(unknown)}; use {', '.join(JOB_STATUSES)}")
     try:
         limit = min(max(int(request.args.get("limit", 50)), 1), 1000)
-        offset = max(int(request.args.get("offset", 0)), 0)
+        offset = int(request.args.get("offset", 0))
     except ValueError:
         raise SubmissionError("bad_filter", "limit and offset must be whole numbers") from None
+    if not 0 <= offset <= MAX_OFFSET:
+        raise SubmissionError("bad_filter", f"offset must be between 0 and {MAX_OFFSET:,}")
     jobs = list_jobs(services().db, statuses=statuses, limit=limit, offset=offset, search=request.args.get("q", ""))
     return jsonify(
         {
@@ -117,11 +119,13 @@ def finished_result(job_id: str):
 
 
 def download(data: bytes, mimetype: str, job, extension: str) -> Response:
+    """Named after the input file, whatever its characters: Flask writes an ASCII `filename`
+    and the exact name as RFC 5987 `filename*` (RFC 6266)."""
     upload = get_upload(services().db, job.upload_id)
     stem = (upload.filename.rsplit(".", 1)[0] if upload else "result") or "result"
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{stem}-rt-check.{extension}"'
-    return response
+    return send_file(
+        io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"{stem}-rt-check.{extension}"
+    )
 
 
 @api.get("/jobs/<job_id>/results")
@@ -235,6 +239,17 @@ def register(app: Flask, prefix: str) -> None:
             )
             return error(code, message, status=exc.code or 500)
         return exc
+
+    @app.errorhandler(DependencyException)
+    def unknown_asset(exc: DependencyException):  # a path under /_dash-component-suites/ Dash does not serve
+        return Response("Not found", status=404, mimetype="text/plain")
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(exc: SQLAlchemyError):
+        log.error("database error on %s %s: %s", request.method, request.path, str(exc).splitlines()[0])
+        if request.path.startswith(f"{prefix}api"):
+            return error("database_unavailable", "the database is not reachable; nothing was stored, try again shortly")
+        return Response("The database is not reachable; try again shortly.", status=503, mimetype="text/plain")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -5,6 +5,7 @@ API answers with (the upload page shows the same message)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import PurePath
 
 from analysis.errors import ParameterError, TableError, UnsupportedFormatError
@@ -13,7 +14,7 @@ from analysis.pipeline import load_table
 from analysis.validate import PeakTable
 from dashboard.errors import SubmissionError
 
-__all__ = ["SubmissionError", "check_upload", "parse_parameters"]
+__all__ = ["SubmissionError", "check_email", "check_upload", "parse_parameters"]
 
 ACCEPTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".xlsx")
 MAX_ISSUES_RETURNED = 1000
@@ -27,12 +28,30 @@ def parse_parameters(raw: str | dict | None) -> Parameters:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise SubmissionError("malformed_parameters", f"params is not valid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise SubmissionError("malformed_parameters", "params is nested too deeply") from None
     if not isinstance(raw, dict):
         raise SubmissionError("malformed_parameters", "params must be a JSON object of name: value")
     try:
         return Parameters.from_mapping(raw)
     except ParameterError as exc:
         raise SubmissionError("invalid_parameters", exc.message) from None
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL_LENGTH = 320  # RFC 3696: 64 for the local part, 255 for the domain, the "@"
+
+
+def check_email(value: str | None) -> str | None:
+    """The notification address, or None; one plain address, not a list or a header."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_EMAIL_LENGTH or not EMAIL.fullmatch(value):
+        raise SubmissionError(
+            "invalid_email", f"notify_email must be one e-mail address of at most {MAX_EMAIL_LENGTH} characters"
+        )
+    return value
 
 
 def check_upload(filename: str, data: bytes, params: Parameters, max_bytes: int) -> PeakTable:

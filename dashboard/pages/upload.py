@@ -17,7 +17,7 @@ from analysis.synthetic import generate_extract
 from dashboard import ids
 from dashboard.components import error_alert
 from dashboard.services import services
-from dashboard.submission import SubmissionError, check_upload, parse_parameters
+from dashboard.submission import SubmissionError, check_email, check_upload, parse_parameters
 from store.jobs import stage_upload
 from worker.control import JobControlError
 
@@ -347,6 +347,7 @@ def analyze(clicks, staged, values, control_ids, email):
         raise PreventUpdate  # a page being mounted, not a click
     try:
         params = _parameters(values, control_ids)
+        email = check_email(email)
     except SubmissionError as exc:
         return {"error": exc.message}
     runnable = [item for item in staged or [] if item["invalid_rows"] == 0 or params.on_invalid_rows == "skip"]
@@ -356,7 +357,7 @@ def analyze(clicks, staged, values, control_ids, email):
     job_ids = []
     try:
         for item in runnable:
-            event = jobs.submit_staged(item["upload_id"], parameters=params.to_dict(), notify_email=email or None)
+            event = jobs.submit_staged(item["upload_id"], parameters=params.to_dict(), notify_email=email)
             job_ids.append(event.job_id)
     except JobControlError as exc:
         return {"error": exc.message, "job_ids": job_ids}

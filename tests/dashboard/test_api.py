@@ -77,6 +77,9 @@ def stored_counts(db) -> tuple[int, int]:
         ({"file": ("peaks.csv", GOOD)}, {"params": json.dumps({"alpha": 2})}, 422, "invalid_parameters"),
         ({"file": ("peaks.csv", GOOD)}, {"params": json.dumps({"nonsense": 1})}, 422, "invalid_parameters"),
         ({"file": ("peaks.csv", GOOD + b"GX1(36:1;O2),abc,1,1,T\n")}, {}, 422, "invalid_rows"),
+        ({"file": ("peaks.csv", GOOD)}, {"params": "[" * 100_000 + "]" * 100_000}, 400, "malformed_parameters"),
+        ({"file": ("peaks.csv", GOOD)}, {"notify_email": "a" * 400 + "@example.org"}, 422, "invalid_email"),
+        ({"file": ("peaks.csv", GOOD)}, {"notify_email": "a@b.org, c@d.org"}, 422, "invalid_email"),
     ],
 )
 def test_bad_submissions_get_their_status_and_store_nothing(client, files, form, status, code):
@@ -143,3 +146,45 @@ def test_an_unreachable_queue_fails_the_job_once_with_the_reason_and_retry_keeps
     retried = client.post(f"/api/jobs/{job['id']}/retry")
     assert retried.status_code == 503
     assert get_job(client.db, job["id"]).status == "failed"
+
+
+@pytest.mark.parametrize("offset", ["9" * 30, "-1"])
+def test_an_offset_out_of_range_is_400(client, offset):
+    response = client.get("/api/jobs", query_string={"offset": offset})
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_filter"
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/nothing/x.js", "/_dash-component-suites/../../etc/passwd"])
+def test_unknown_asset_paths_are_404(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_a_submission_while_the_database_is_down_is_503_and_stores_nothing(tmp_path):
+    client = build_client(tmp_path)
+    (tmp_path / "api.db").unlink()  # the database file is gone: every query fails
+    (tmp_path / "api.db").mkdir()
+    client.db.dispose()
+    response = post_job(client, {"file": ("peaks.csv", GOOD)})
+    assert response.status_code == 503 and response.json["error"]["code"] == "database_unavailable"
+
+
+def test_downloads_keep_any_file_name(client, porcine_csv):
+    """RFC 6266: an ASCII fallback and the exact name in RFC 5987 form, quotes and α included."""
+    from urllib.parse import unquote
+
+    from worker.progress import Publisher
+    from worker.runner import run_job
+
+    jobs = client.application.extensions["rtcheck"].jobs
+    job_id = jobs.submit(filename='α-GD1 "test".csv', content=porcine_csv.read_bytes(), parameters={}).job_id
+    assert (
+        run_job(client.db, job_id, publisher=Publisher(), worker="test", stale_after_seconds=60, heartbeat_seconds=5)
+        == "succeeded"
+    )
+    response = client.get(f"/api/jobs/{job_id}/results.csv")
+    assert response.status_code == 200
+    header = response.headers["Content-Disposition"]
+    header.encode("latin-1")  # what a WSGI server must be able to send
+    exact = header.split("filename*=UTF-8''", 1)[1]
+    assert unquote(exact) == 'α-GD1 "test"-rt-check.csv'
+    assert header.startswith("attachment; filename=")
