@@ -96,6 +96,8 @@ def read_table(
         return _build(header, rows, filename, digest, len(data), "xlsx", None, sheet, max_rows)
     if data.startswith(_OLE_MAGIC):
         raise UnsupportedFormatError("legacy .xls workbooks are not supported; save the sheet as .xlsx or CSV")
+    if filename.lower().endswith(".xlsx"):
+        raise UnsupportedFormatError("this is not a valid .xlsx workbook (an .xlsx file is a zip archive); re-save it")
     text = _decode(data)
     header_line = _first_content_line(text)
     if header_line is None:

@@ -71,6 +71,7 @@ def stored_counts(db) -> tuple[int, int]:
         ({"file": ("report.pdf", b"%PDF-1.7 binary")}, {}, 415, "unsupported_type"),
         ({"file": ("peaks.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00")}, {}, 415, "unsupported_type"),
         ({"file": ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")}, {}, 415, "unsupported_type"),
+        ({"file": ("broken.xlsx", GOOD)}, {}, 415, "unsupported_type"),
         ({"file": ("peaks.csv", b"Name;Mass\nGD1;1\n")}, {}, 422, "invalid_table"),
         ({"file": ("peaks.csv", GOOD)}, {"params": "{not json"}, 400, "malformed_parameters"),
         ({"file": ("peaks.csv", GOOD)}, {"params": "[1, 2]"}, 400, "malformed_parameters"),
