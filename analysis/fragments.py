@@ -30,7 +30,7 @@ UNIT_WORDS = {
 }
 _OAC = COMPOSITION_UNITS.index("oac")
 _RT_TOLERANCE = 1e-9  # so that a difference of exactly the window counts as inside it
-_CHUNK = 50_000
+_QUERIES_PER_BLOCK = 250_000  # window queries answered at once: bounds the search's memory
 
 
 @dataclasses.dataclass
@@ -76,44 +76,36 @@ def find_fragments(
     size = comp.sum(axis=1)
     names = frame["canonical_name"].to_numpy(dtype=object)[index]
     ceramide = frame[["carbons", "double_bonds", "oxygen"]].to_numpy(dtype=float)[index]
+    search = _CoElution(ceramide, comp, rt, rows[index], window)
 
-    # Sort by (ceramide, RT) so each peak's co-eluting partners form one contiguous block.
-    group = np.unique(ceramide, axis=0, return_inverse=True)[1].ravel() if len(index) else np.zeros(0, int)
-    span = (np.nanmax(rt) - np.nanmin(rt) + 10 * window + 1) if len(index) else 1.0
-    key = group * span + rt
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    lo = np.searchsorted(sorted_key, sorted_key - window - _RT_TOLERANCE, side="left")
-    hi = np.searchsorted(sorted_key, sorted_key + window + _RT_TOLERANCE, side="right")
-
-    frag_local, prec_local, passes = [], [], []
-    for start in range(0, len(order), _CHUNK):
-        stop = min(start + _CHUNK, len(order))
-        counts = hi[start:stop] - lo[start:stop]
-        f_pos = np.repeat(np.arange(start, stop), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        p_pos = np.repeat(lo[start:stop], counts) + offsets
-        f, p = order[f_pos], order[p_pos]
-        subset = (comp[f] <= comp[p]).all(axis=1) & (comp[f] < comp[p]).any(axis=1)
-        f, p = f[subset], p[subset]
-        frag_local.append(f)
-        prec_local.append(p)
+    cand_f, cand_p, cand_lo, cand_hi, passes = [], [], [], [], []
+    for done, f, p, lo, hi in search.best_per_superset(vol):
+        cand_f.append(f)
+        cand_p.append(p)
+        cand_lo.append(lo)
+        cand_hi.append(hi)
         enough = vol[p] >= min_precursor_ratio * vol[f]
         # A base species and its own O-acetylated form are a Rule 4 pair: the base is absorbed
         # only when the O-acetylated peak is the larger one, whatever the ratio parameter says.
         only_oac = (np.delete(comp[p] - comp[f], _OAC, axis=1) == 0).all(axis=1)
         passes.append(enough & (~only_oac | (vol[p] > vol[f])))
         if progress:
-            progress(
-                stop / max(len(order), 1),
-                f"compared co-eluting peaks: {stop:,} of {len(order):,}",
-            )
-    f = np.concatenate(frag_local) if frag_local else np.zeros(0, np.int64)
-    p = np.concatenate(prec_local) if prec_local else np.zeros(0, np.int64)
-    ok = np.concatenate(passes) if passes else np.zeros(0, bool)
+            progress(done, f"compared co-eluting peaks: {done:.0%}")
+    f, p, lo, hi, ok = (
+        np.concatenate(parts) if parts else np.zeros(0, dtype)
+        for parts, dtype in (
+            (cand_f, np.int64),
+            (cand_p, np.int64),
+            (cand_lo, np.int64),
+            (cand_hi, np.int64),
+            (passes, bool),
+        )
+    )
 
     # Best precursor per fragment: the largest volume (the ion that can explain the fragment),
     # then the closest in RT; composition size, RT, name and row number only break exact ties.
+    # Passing the ratio test is monotone in volume, so the largest peak of each larger
+    # composition in the window is the only candidate of that composition that can win.
     good_f, good_p = f[ok], p[ok]
     choice = np.lexsort(
         (
@@ -133,11 +125,12 @@ def find_fragments(
     parent[index[chosen_f]] = index[chosen_p]
     is_fragment[index[chosen_f]] = True
 
-    # Candidates that were all too small to explain the peak: flag both sides for review.
-    failed_f, failed_p = f[~ok], p[~ok]
-    unresolved = ~np.isin(failed_f, chosen_f)
-    review[index[failed_f[unresolved]]] = True
-    review[index[failed_p[unresolved]]] = True
+    # Candidates that were all too small to explain the peak: flag both sides for review (every
+    # co-eluting peak of a larger composition, not only the largest of each).
+    unresolved = ~ok & ~np.isin(f, chosen_f)
+    review[index[f[unresolved]]] = True
+    review[index[search.rows_in(lo[unresolved], hi[unresolved])]] = True
+    crowd = hi[unresolved] - lo[unresolved]
 
     root = _resolve_roots(parent)
     fragment_of = np.zeros(n, dtype=np.int64)
@@ -153,11 +146,127 @@ def find_fragments(
         vol,
         chosen_f,
         chosen_p,
-        failed_f[unresolved],
-        failed_p[unresolved],
+        f[unresolved],
+        p[unresolved],
+        crowd,
         root,
     )
     return FragmentCalls(is_fragment, fragment_of, merged, review, pairs)
+
+
+class _CoElution:
+    """Which peaks of a larger composition co-elute with each peak, in memory linear in rows.
+
+    Peaks are sorted by (ceramide, composition, RT): all peaks of one species form a block, so
+    the peaks of species b within the window of a peak are one contiguous range found by binary
+    search, and the largest of them by a sparse-table range-maximum query. A peak is compared
+    with each larger species of its ceramide whose RT span reaches it, never with each of that
+    species' peaks: the work is rows × species, whatever the crowding (a table of a few names
+    on a few RTs made the pairwise search quadratic).
+    """
+
+    def __init__(self, ceramide, comp, rt, rows, window: float) -> None:
+        self.rt, self.window = rt, window + _RT_TOLERANCE
+        n = len(rt)
+        keys = np.column_stack([ceramide, comp]) if n else np.zeros((0, 1 + comp.shape[1]))
+        species_keys, species = np.unique(keys, axis=0, return_inverse=True)
+        self.species = species.ravel()
+        self.order = np.lexsort((rows, rt, self.species))  # position → peak
+        sorted_species = self.species[self.order]
+        self.start = np.searchsorted(sorted_species, np.arange(len(species_keys)), side="left")
+        self.stop = np.searchsorted(sorted_species, np.arange(len(species_keys)), side="right")
+        self.sorted_rt = rt[self.order]
+        self.pairs = self._superset_pairs(species_keys, comp.shape[1])
+
+    def _superset_pairs(self, species_keys: np.ndarray, units: int) -> list[tuple[int, np.ndarray]]:
+        """For each species, the larger species of its ceramide whose RT span meets its own."""
+        out = []
+        if not len(species_keys):
+            return out
+        first = self.sorted_rt[self.start]
+        last = self.sorted_rt[self.stop - 1]
+        ceramides = np.unique(species_keys[:, :3], axis=0, return_inverse=True)[1].ravel()
+        for group in np.unique(ceramides):
+            members = np.flatnonzero(ceramides == group)
+            comps = species_keys[members, 3:]
+            contains = (comps[None, :, :] >= comps[:, None, :]).all(axis=2) & (
+                comps[None, :, :] > comps[:, None, :]
+            ).any(axis=2)
+            meets = (first[members][None, :] <= last[members][:, None] + self.window) & (
+                last[members][None, :] >= first[members][:, None] - self.window
+            )
+            for i, a in enumerate(members):
+                larger = members[contains[i] & meets[i]]
+                if len(larger):
+                    out.append((int(a), larger))
+        return out
+
+    def best_per_superset(self, volume: np.ndarray):
+        """Yield (share done, fragment, largest co-eluting peak, range start, range stop) blocks:
+        one entry per peak and larger species with at least one peak in the window."""
+        table = _RangeMax(volume[self.order])
+        block: list[tuple[np.ndarray, np.ndarray]] = []
+        size, report_every = 0, max(len(self.pairs) // 8, 1)  # a progress report every eighth at least
+        for number, (a, larger) in enumerate(self.pairs, start=1):
+            peaks = self.order[self.start[a] : self.stop[a]]
+            block.append((np.repeat(peaks, len(larger)), np.tile(larger, len(peaks))))
+            size += len(peaks) * len(larger)
+            if size >= _QUERIES_PER_BLOCK or number % report_every == 0 or number == len(self.pairs):
+                yield number / len(self.pairs), *self._answer(block, table)
+                block, size = [], 0
+
+    def _answer(self, block, table: _RangeMax):
+        f = np.concatenate([peaks for peaks, _ in block])
+        b = np.concatenate([species for _, species in block])
+        t = self.rt[f]
+        lo = self._search(b, t - self.window, "left")
+        hi = self._search(b, t + self.window, "right")
+        found = hi > lo
+        f, lo, hi = f[found], lo[found], hi[found]
+        return f, self.order[table.argmax(lo, hi)], lo, hi
+
+    def _search(self, species: np.ndarray, at: np.ndarray, side: str) -> np.ndarray:
+        # Within each species' block the RTs are sorted: search there, vectorised over queries.
+        out = np.empty(len(species), dtype=np.int64)
+        for b in np.unique(species):
+            where = species == b
+            out[where] = self.start[b] + np.searchsorted(self.sorted_rt[self.start[b] : self.stop[b]], at[where], side)
+        return out
+
+    def rows_in(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The peaks of every [lo, hi) range of positions (a difference array, not a loop)."""
+        marks = np.zeros(len(self.order) + 1, dtype=np.int64)
+        np.add.at(marks, lo, 1)
+        np.add.at(marks, hi, -1)
+        return self.order[np.cumsum(marks)[:-1] > 0]
+
+
+class _RangeMax:
+    """Position of the largest value in values[lo:hi] for many ranges at once (sparse table);
+    the first such position on ties."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        levels = [np.arange(len(values), dtype=np.int64)]
+        width = 1
+        while 2 * width <= len(values):
+            prev = levels[-1]
+            left, right = prev[: len(prev) - width], prev[width:]
+            levels.append(np.where(values[right] > values[left], right, left))
+            width *= 2
+        self.levels = levels
+
+    def argmax(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        if not len(lo):
+            return np.zeros(0, dtype=np.int64)
+        level = np.floor(np.log2(hi - lo)).astype(np.int64)
+        out = np.empty(len(lo), dtype=np.int64)
+        for k in np.unique(level):
+            where = level == k
+            left = self.levels[k][lo[where]]
+            right = self.levels[k][hi[where] - (1 << k)]
+            out[where] = np.where(self.values[right] > self.values[left], right, left)
+        return out
 
 
 def _resolve_roots(parent: np.ndarray) -> np.ndarray:
@@ -186,7 +295,7 @@ PAIR_COLUMNS = [
 ]
 
 
-def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, failed_p, root):
+def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, failed_p, crowd, root):
     rows = frame["row"].to_numpy()
     names = frame["name"].to_numpy(dtype=object)
     f = np.concatenate([chosen_f, failed_f]).astype(np.int64)
@@ -201,6 +310,13 @@ def _pair_table(frame, index, comp, rt, vol, chosen_f, chosen_p, failed_f, faile
     )
     notes = words[inverse.ravel()] if len(f) else np.zeros(0, dtype=object)
     oac_only = (np.delete(lost, _OAC, axis=1) == 0).all(axis=1) & (lost[:, _OAC] > 0) if len(f) else np.zeros(0, bool)
+    crowded = np.concatenate([np.ones(len(chosen_f), np.int64), crowd]) > 1
+    notes[crowded] = [
+        f"{note}; the largest of {count} co-eluting peaks of this composition, all too small"
+        for note, count in zip(
+            notes[crowded], np.concatenate([np.ones(len(chosen_f), np.int64), crowd])[crowded], strict=True
+        )
+    ]
     chained = merged & (root[fi] != pi)
     notes[chained] = [
         f"{note}; chained: precursor is itself a fragment of row {rows[root[i]]}"

@@ -25,7 +25,7 @@ def test_steps_come_in_order_with_their_percentages(porcine_csv):
 
 
 def test_long_steps_report_from_inside():
-    table = generate_extract(60_000, seed=1).to_csv_bytes()  # two chunks of the fragment search
+    table = generate_extract(60_000, seed=1).to_csv_bytes()  # several blocks of the fragment search
     events = record(table, filename="big.csv")
     inside_fragments = [p for p, step, _ in events if step == "fragments" and 25 < p < 50]
     inside_validation = [p for p, step, _ in events if step == "validating" and 10 < p < 25]
