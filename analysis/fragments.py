@@ -168,56 +168,64 @@ class _CoElution:
     def __init__(self, ceramide, comp, rt, rows, window: float) -> None:
         self.rt, self.window = rt, window + _RT_TOLERANCE
         n = len(rt)
-        keys = np.column_stack([ceramide, comp]) if n else np.zeros((0, 1 + comp.shape[1]))
-        species_keys, species = np.unique(keys, axis=0, return_inverse=True)
-        self.species = species.ravel()
+        keys = np.column_stack([ceramide, comp]) if n else np.zeros((0, 3 + comp.shape[1]))
+        # Species: one id per distinct (ceramide, composition), in sorted order (hash grouping).
+        columns = pd.DataFrame(keys)
+        self.species = columns.groupby(list(columns.columns), sort=True, dropna=False).ngroup().to_numpy(np.int64)
+        species_keys = np.zeros((self.species.max() + 1 if n else 0, keys.shape[1]))
+        species_keys[self.species] = keys
         self.order = np.lexsort((rows, rt, self.species))  # position → peak
         sorted_species = self.species[self.order]
         self.start = np.searchsorted(sorted_species, np.arange(len(species_keys)), side="left")
         self.stop = np.searchsorted(sorted_species, np.arange(len(species_keys)), side="right")
         self.sorted_rt = rt[self.order]
+        # One sorted key over all blocks, so that every window query is one binary search.
+        self.span = (np.nanmax(rt) - np.nanmin(rt) + 10 * self.window + 1) if n else 1.0
+        self.base = np.nanmin(rt) if n else 0.0
+        self.sorted_key = sorted_species * self.span + (self.sorted_rt - self.base)
         self.pairs = self._superset_pairs(species_keys, comp.shape[1])
 
-    def _superset_pairs(self, species_keys: np.ndarray, units: int) -> list[tuple[int, np.ndarray]]:
-        """For each species, the larger species of its ceramide whose RT span meets its own."""
-        out = []
+    def _superset_pairs(self, species_keys: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (species, larger species of its ceramide) whose RT spans meet."""
         if not len(species_keys):
-            return out
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         first = self.sorted_rt[self.start]
         last = self.sorted_rt[self.stop - 1]
-        ceramides = np.unique(species_keys[:, :3], axis=0, return_inverse=True)[1].ravel()
-        for group in np.unique(ceramides):
-            members = np.flatnonzero(ceramides == group)
-            comps = species_keys[members, 3:]
-            contains = (comps[None, :, :] >= comps[:, None, :]).all(axis=2) & (
-                comps[None, :, :] > comps[:, None, :]
-            ).any(axis=2)
+        ceramides = pd.DataFrame(species_keys[:, :3]).groupby([0, 1, 2], sort=False, dropna=False).ngroup()
+        smaller, larger = [], []
+        for members in pd.Series(np.arange(len(species_keys))).groupby(ceramides.to_numpy()).indices.values():
             meets = (first[members][None, :] <= last[members][:, None] + self.window) & (
                 last[members][None, :] >= first[members][:, None] - self.window
             )
-            for i, a in enumerate(members):
-                larger = members[contains[i] & meets[i]]
-                if len(larger):
-                    out.append((int(a), larger))
-        return out
+            i, j = np.nonzero(meets)
+            a, b = species_keys[members[i], 3:], species_keys[members[j], 3:]
+            contains = (b >= a).all(axis=1) & (b > a).any(axis=1)
+            smaller.append(members[i[contains]])
+            larger.append(members[j[contains]])
+        return np.concatenate(smaller), np.concatenate(larger)
 
     def best_per_superset(self, volume: np.ndarray):
         """Yield (share done, fragment, largest co-eluting peak, range start, range stop) blocks:
         one entry per peak and larger species with at least one peak in the window."""
         table = _RangeMax(volume[self.order])
-        block: list[tuple[np.ndarray, np.ndarray]] = []
-        size, report_every = 0, max(len(self.pairs) // 8, 1)  # a progress report every eighth at least
-        for number, (a, larger) in enumerate(self.pairs, start=1):
-            peaks = self.order[self.start[a] : self.stop[a]]
-            block.append((np.repeat(peaks, len(larger)), np.tile(larger, len(peaks))))
-            size += len(peaks) * len(larger)
-            if size >= _QUERIES_PER_BLOCK or number % report_every == 0 or number == len(self.pairs):
-                yield number / len(self.pairs), *self._answer(block, table)
-                block, size = [], 0
+        smaller, larger = self.pairs
+        counts = self.stop[smaller] - self.start[smaller]  # queries per species pair
+        total = counts.sum()
+        ends = np.cumsum(counts)
+        # Blocks of whole pairs, about _QUERIES_PER_BLOCK queries each, eight at least.
+        per_block = max(min(_QUERIES_PER_BLOCK, -(-total // 8)), 1)
+        cuts = np.unique(np.searchsorted(ends, np.arange(per_block, total + per_block, per_block), side="left") + 1)
+        begin = 0
+        for cut in np.minimum(cuts, len(smaller)):
+            if cut <= begin:
+                continue
+            a, b, c = smaller[begin:cut], larger[begin:cut], counts[begin:cut]
+            offsets = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+            f = self.order[np.repeat(self.start[a], c) + offsets]
+            yield ends[cut - 1] / total, *self._answer(f, np.repeat(b, c), table)
+            begin = cut
 
-    def _answer(self, block, table: _RangeMax):
-        f = np.concatenate([peaks for peaks, _ in block])
-        b = np.concatenate([species for _, species in block])
+    def _answer(self, f: np.ndarray, b: np.ndarray, table: _RangeMax):
         t = self.rt[f]
         lo = self._search(b, t - self.window, "left")
         hi = self._search(b, t + self.window, "right")
@@ -226,12 +234,7 @@ class _CoElution:
         return f, self.order[table.argmax(lo, hi)], lo, hi
 
     def _search(self, species: np.ndarray, at: np.ndarray, side: str) -> np.ndarray:
-        # Within each species' block the RTs are sorted: search there, vectorised over queries.
-        out = np.empty(len(species), dtype=np.int64)
-        for b in np.unique(species):
-            where = species == b
-            out[where] = self.start[b] + np.searchsorted(self.sorted_rt[self.start[b] : self.stop[b]], at[where], side)
-        return out
+        return np.searchsorted(self.sorted_key, species * self.span + (at - self.base), side)
 
     def rows_in(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """The peaks of every [lo, hi) range of positions (a difference array, not a loop)."""
