@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: int = Field(10, ge=1, le=3600)
     job_soft_time_limit: int = Field(1800, ge=5)
     job_time_limit: int = Field(1900, ge=10)
+    job_memory_mb: int = Field(4096, ge=0, description="memory ceiling of one analysis process; 0: none")
     local_workers: int = Field(2, ge=1, le=64, description="processes for analyses in embedded mode")
     smtp_url: str = ""
     mail_from: str = "rt-check@localhost"

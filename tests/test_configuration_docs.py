@@ -89,6 +89,7 @@ def test_every_setting_is_documented_once_and_nothing_else(doc, app_rows):
         "heartbeat_seconds",
         "job_soft_time_limit",
         "job_time_limit",
+        "job_memory_mb",
         "mail_from",
         "log_level",
         "log_format",

@@ -34,6 +34,7 @@ from store.jobs import fail_job, get_job
 from store.models import Job
 from worker import context as worker_context_module
 from worker.context import WorkerContext
+from worker.limits import apply_memory_limit
 from worker.maintenance import cleanup, fail_stale
 from worker.notify import notify_job_finished
 from worker.runner import TIME_LIMIT_REASON, TimeLimitReached, run_job
@@ -54,6 +55,7 @@ def _run_in_child(settings_values: dict, job_id: str, web_pid: int) -> None:
     threading.Thread(target=_exit_with_web_process, args=(web_pid,), name="web-watch", daemon=True).start()
     context = worker_context_module.configure(Settings(**settings_values))
     settings = context.settings
+    apply_memory_limit(settings.job_memory_mb)
     run_job(
         context.db,
         job_id,

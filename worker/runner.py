@@ -22,6 +22,7 @@ from store.jobs import (
     record_progress,
 )
 from store.results import save_result
+from worker.limits import memory_limit_mb
 from worker.progress import Publisher
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,16 @@ class TimeLimitReached(Exception):
 
 
 TIME_LIMIT_REASON = "the analysis took longer than the time limit and was stopped"
+
+
+def memory_reason() -> str:
+    limit = memory_limit_mb()
+    return (
+        f"the analysis needed more than the {limit:,} MB one analysis may use (JOB_MEMORY_MB) and was stopped; "
+        "split the table, or raise the limit"
+        if limit
+        else "the machine ran out of memory for this analysis; split the table"
+    )
 
 
 class Heartbeat:
@@ -116,9 +127,12 @@ def run_job(
         return _fail(db, key, publisher, exc.message, context)
     except (SoftTimeLimitExceeded, TimeLimitReached):
         return _fail(db, key, publisher, TIME_LIMIT_REASON, context)
+    except MemoryError:
+        pass  # failed below, once the traceback and the arrays it holds are gone
     except Exception as exc:
         log.exception("job failed with an unexpected error", extra=context)
         return _fail(db, key, publisher, f"internal error: {type(exc).__name__}: {exc}", context)
+    return _fail(db, key, publisher, memory_reason(), context)
 
 
 def _fail(db: Database, key: uuid.UUID, publisher: Publisher, reason: str, context: dict) -> str:

@@ -11,6 +11,7 @@ from celery.exceptions import TimeLimitExceeded
 
 from store.jobs import TransitionError, fail_job, get_job
 from worker.context import worker_context
+from worker.limits import apply_memory_limit
 from worker.runner import TIME_LIMIT_REASON, run_job
 
 RUN_ANALYSIS = "worker.tasks.run_analysis"
@@ -45,6 +46,7 @@ class AnalysisTask(Task):
 def run_analysis(self, job_id: str) -> str:
     context = worker_context()
     settings = context.settings
+    apply_memory_limit(settings.job_memory_mb)
     outcome = run_job(
         context.db,
         job_id,

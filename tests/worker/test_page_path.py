@@ -131,3 +131,26 @@ def test_full_stack_cancel_while_queued_and_while_running(full_stack):
         assert wait_for(found.db, job_id, ("cancelled",)).status == "cancelled"
     time.sleep(3)
     assert get_job(found.db, jobs[2]).attempts == 0  # the queued one never ran
+
+
+def test_embedded_job_over_the_memory_ceiling_fails_once_with_that_reason(embedded):
+    app = embedded(job_memory_mb=400)
+    db = app.server.extensions["rtcheck"].db
+    job = wait_for(db, queue_from_page(app, slow_job_input(250_000)), ("failed", "succeeded"), timeout=120)
+    assert job.status == "failed" and "JOB_MEMORY_MB" in job.error and "400 MB" in job.error, job.error
+    time.sleep(2)
+    assert get_job(db, job.id).attempts == 1  # not run again
+    small = wait_for(db, queue_from_page(app, slow_job_input(2_000)), ("failed", "succeeded"), timeout=60)
+    assert small.status == "succeeded"  # the next job runs as usual
+
+
+def test_full_stack_job_over_the_memory_ceiling_fails_once_and_is_not_delivered_again(
+    postgres_admin_url, private_redis, tmp_path
+):
+    with fresh_stack(postgres_admin_url, private_redis.url, tmp_path, label="memory", job_memory_mb=400) as stack:
+        job = wait_for(stack.db, queue_from_page(stack.app, slow_job_input(250_000)), ("failed", "succeeded"))
+        assert job.status == "failed" and "JOB_MEMORY_MB" in job.error, job.error
+        time.sleep(5)
+        assert get_job(stack.db, job.id).attempts == 1
+        small = wait_for(stack.db, queue_from_page(stack.app, slow_job_input(2_000)), ("failed", "succeeded"))
+        assert small.status == "succeeded"  # the worker process that ran out goes on working
