@@ -16,7 +16,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "conflict": (409, "the job's status does not allow it (e.g. retry a running job)"),
     "not_ready": (409, "results exist once the job has succeeded"),
     "too_large": (413, "larger than `MAX_UPLOAD_MB`"),
-    "unsupported_type": (415, "binary data, legacy `.xls`, text in no encoding it reads, a broken `.xlsx`, another extension"),
+    "unsupported_type": (
+        415,
+        "binary data, legacy `.xls`, text in no encoding it reads, a broken `.xlsx`, another extension",
+    ),
     "invalid_table": (422, "a required column missing, no rows, an empty file"),
     "invalid_parameters": (422, "a parameter outside its allowed range"),
     "invalid_rows": (422, "invalid rows with `on_invalid_rows = reject` (each bad cell in `details`)"),

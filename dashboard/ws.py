@@ -16,6 +16,7 @@ import json
 import logging
 import queue
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -49,9 +50,43 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
     return urlsplit(origin).netloc == (host or "")
 
 
+class SocketGate:
+    """Caps the open sockets of a process, in all and per client address.
+
+    Each open socket holds one of the web server's threads for as long as it lives, so without a
+    cap a few idle clients can take every thread and HTTP stops answering. A socket over the cap
+    is refused (HTTP 429) before the upgrade; the page's client then falls back to polling.
+    """
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total, self.per_client = total, per_client
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, client: str) -> bool:
+        with self._lock:
+            if sum(self._open.values()) >= self.total or self._open.get(client, 0) >= self.per_client:
+                return False
+            self._open[client] = self._open.get(client, 0) + 1
+            return True
+
+    def leave(self, client: str) -> None:
+        with self._lock:
+            left = self._open.get(client, 0) - 1
+            if left > 0:
+                self._open[client] = left
+            else:
+                self._open.pop(client, None)
+
+
+SLOT = "rtcheck.socket_client"  # environ key: this request holds a socket slot for that client
+
+
 def register(app: Flask, prefix: str) -> Sock:
     sock = Sock(app)
     app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 20, "max_message_size": 65536})
+    settings = app.extensions["rtcheck"].settings
+    gate = SocketGate(settings.ws_max_connections, settings.ws_max_per_client)
 
     @app.before_request
     def check_websocket_origin():
@@ -61,9 +96,20 @@ def register(app: Flask, prefix: str) -> Sock:
             log.warning("refused WebSocket from origin %s", request.headers.get("Origin"))
             abort(403)
         if request.path.startswith(f"{prefix}ws/"):
+            client = request.remote_addr or "unknown"
+            if not gate.enter(client):
+                log.warning("refused a WebSocket from %s: too many open", client)
+                abort(429, "too many open live-update connections; the page checks every few seconds instead")
+            request.environ[SLOT] = client
             # simple-websocket accepts permessage-deflate whenever offered, and its frames then fail
             # in Chromium ("Invalid frame header"). Messages are small JSON: go without compression.
             request.environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+
+    @app.teardown_request
+    def release_socket_slot(_exc):
+        client = request.environ.pop(SLOT, None)
+        if client is not None:
+            gate.leave(client)
 
     @sock.route(f"{prefix}ws/jobs/<job_id>")
     def job_stream(ws, job_id):

@@ -83,6 +83,8 @@ def test_every_setting_is_documented_once_and_nothing_else(doc, app_rows):
         "url_prefix",
         "behind_proxy",
         "local_workers",
+        "ws_max_connections",
+        "ws_max_per_client",
         "max_upload_mb",
         "retention_days",
         "stale_job_seconds",

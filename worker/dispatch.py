@@ -98,7 +98,10 @@ class LocalDispatcher:
         return self.runner.queued()
 
     def workers(self) -> list[str]:
-        return [f"local pool ({self.runner.settings.local_workers} processes)"]
+        """The scheduler, while it runs (health then says the jobs have somewhere to go)."""
+        if not self.runner.alive:
+            return []
+        return [f"local scheduler ({self.runner.busy} of {self.runner.settings.local_workers} processes busy)"]
 
     def redis_ok(self) -> bool | None:
         return None

@@ -120,6 +120,10 @@ class LocalRunner:
         self._wake.set()
 
     @property
+    def alive(self) -> bool:
+        return self._scheduler.is_alive()
+
+    @property
     def busy(self) -> int:
         with self._lock:
             return len(self._running)
