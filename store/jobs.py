@@ -316,6 +316,15 @@ def mark_succeeded(session: Session, job_id: uuid.UUID, message: str) -> Event:
     )
 
 
+def queued_jobs_older_than(db: Database, seconds: float) -> list[tuple[str, str | None]]:
+    """(job id, task id) of the jobs queued longer than this (created or queued again before then)."""
+    cutoff = utcnow() - dt.timedelta(seconds=seconds)
+    queued_at = select(func.max(JobEvent.ts)).where(JobEvent.job_id == Job.id, JobEvent.status == "queued")
+    query = select(Job.id, Job.celery_task_id).where(Job.status == "queued", queued_at.scalar_subquery() < cutoff)
+    with db.session() as session:
+        return [(str(job_id), task_id) for job_id, task_id in session.execute(query).all()]
+
+
 def fail_stale_jobs(db: Database, *, stale_after_seconds: float) -> list[Event]:
     """Fail every running job whose heartbeat is older than the limit: its worker is gone."""
     cutoff = utcnow() - dt.timedelta(seconds=stale_after_seconds)

@@ -30,7 +30,7 @@ def stack_env(settings_values: dict) -> dict:
 def celery_worker_command(
     app: str = "app:celery_app",
     *,
-    queues: str = "analyses",
+    queues: str = "analyses,control",
     concurrency: int = 2,
     pool: str = "prefork",
     name: str = "test",

@@ -48,8 +48,8 @@ COMPOSE_ONLY_VARIABLES = {
     "FORWARDED_ALLOW_IPS",
 }
 SECRETS = {"SECRET_KEY": "k" * 48, "POSTGRES_PASSWORD": "composetest0password"}
-SERVICES = {"postgres", "redis", "migrate", "web", "worker", "callbacks", "beat", "flower", "nginx"}
-APP_SERVICES = {"migrate", "web", "worker", "callbacks", "beat", "flower"}
+SERVICES = {"postgres", "redis", "migrate", "web", "worker", "control", "beat", "flower", "nginx"}
+APP_SERVICES = {"migrate", "web", "worker", "control", "beat", "flower"}
 
 # ${NAME}, ${NAME:-default}, ${NAME:?message} or $NAME, but not $$NAME (expanded in the container).
 COMPOSE_REFERENCE = re.compile(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)")
@@ -221,8 +221,8 @@ def test_processes_start_with_the_documented_commands(config):
     web = command_line(services_["web"])
     assert web.startswith("gunicorn -k gthread --threads 32 -w 2 -b 0.0.0.0:8050") and web.endswith("app:server")
     assert "celery -A app:celery_app worker -Q analyses --concurrency 2" in command_line(services_["worker"])
-    # The page's background callbacks have their own queue and worker (worker/celery_app.py).
-    assert "celery -A app:celery_app worker -Q callbacks --pool threads" in command_line(services_["callbacks"])
+    # Page callbacks and upkeep have their own queue and worker (worker/celery_app.py).
+    assert "celery -A app:celery_app worker -Q control --pool threads" in command_line(services_["control"])
     assert "celery -A app:celery_app beat" in command_line(services_["beat"])
     flower = command_line(services_["flower"])
     assert "celery -A app:celery_app flower" in flower
@@ -230,7 +230,7 @@ def test_processes_start_with_the_documented_commands(config):
 
 
 def test_web_waits_for_the_migration_and_redis(config):
-    for name in ("web", "worker", "callbacks", "beat"):
+    for name in ("web", "worker", "control", "beat"):
         depends = config["services"][name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["redis"]["condition"] == "service_healthy", name

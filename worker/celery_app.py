@@ -9,15 +9,15 @@ from celery.schedules import crontab
 
 from settings import Settings
 from worker.context import reset_after_fork
-from worker.tasks import CLEANUP_OLD_JOBS, FAIL_STALE_JOBS, RUN_ANALYSIS
+from worker.tasks import CLEANUP_OLD_JOBS, FAIL_STALE_JOBS, RECONCILE_JOBS, RUN_ANALYSIS
 
 log = logging.getLogger(__name__)
 
 QUEUE = "analyses"
-# Dash's background callbacks (the Analyze button) are Celery tasks too. They only store and
-# dispatch jobs, in milliseconds, and get a queue of their own so that a click is never
-# waiting behind analyses for a free worker (docs/design-notes.md).
-CALLBACK_QUEUE = "callbacks"
+# Short tasks that must never wait behind analyses for a free worker (docs/design-notes.md):
+# Dash's background callbacks (the Analyze button stores and dispatches jobs in milliseconds)
+# and the periodic upkeep.
+CONTROL_QUEUE = "control"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -27,7 +27,12 @@ def make_celery(settings: Settings) -> Celery:
     visibility = settings.job_time_limit + 600
     app.conf.update(
         task_default_queue=QUEUE,
-        task_routes={"background_callback_*": {"queue": CALLBACK_QUEUE}},
+        task_routes={
+            "background_callback_*": {"queue": CONTROL_QUEUE},
+            FAIL_STALE_JOBS: {"queue": CONTROL_QUEUE},
+            CLEANUP_OLD_JOBS: {"queue": CONTROL_QUEUE},
+            RECONCILE_JOBS: {"queue": CONTROL_QUEUE},
+        },
         task_annotations={
             RUN_ANALYSIS: {"soft_time_limit": settings.job_soft_time_limit, "time_limit": settings.job_time_limit}
         },
@@ -45,6 +50,7 @@ def make_celery(settings: Settings) -> Celery:
         result_expires=24 * 3600,
         beat_schedule={
             "fail-stale-jobs": {"task": FAIL_STALE_JOBS, "schedule": 60.0},
+            "reconcile-jobs": {"task": RECONCILE_JOBS, "schedule": 60.0},
             "cleanup-old-jobs": {
                 "task": CLEANUP_OLD_JOBS,
                 "schedule": crontab(hour=3, minute=17),

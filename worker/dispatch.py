@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 import redis
@@ -43,6 +45,31 @@ class CeleryDispatcher:
         )
         return task_id
 
+    def resend(self, job_id: str) -> str:
+        """A new task for a queued job whose task was lost (worker/maintenance.py, reconcile)."""
+        task_id = f"{job_id}-resent-{uuid.uuid4().hex[:8]}"
+        with self.db.transaction() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(celery_task_id=task_id))
+        self.celery.send_task(
+            RUN_ANALYSIS, args=[job_id], task_id=task_id, queue=QUEUE, retry=True, retry_policy=PUBLISH_RETRY
+        )
+        return task_id
+
+    def task_ids_in_broker(self) -> set[str] | None:
+        """Ids of the analysis tasks Redis holds: waiting in the queue, or delivered to a worker
+        and not yet acknowledged (kombu keeps those in its "unacked" hash). None if unreadable."""
+        try:
+            waiting = self.redis.lrange(QUEUE, 0, -1)
+            taken = self.redis.hvals("unacked")
+        except redis.RedisError:
+            return None
+        ids = set()
+        for raw in waiting:
+            ids.add(_task_id(json.loads(raw)))
+        for raw in taken:
+            ids.add(_task_id(json.loads(raw)[0]))
+        return ids
+
     def cancel(self, task_id: str | None, running: bool) -> None:
         if not task_id:
             return
@@ -72,6 +99,10 @@ class CeleryDispatcher:
             return bool(self.redis.ping())
         except redis.RedisError:
             return False
+
+
+def _task_id(message: dict) -> str | None:
+    return (message.get("headers") or {}).get("id")
 
 
 class LocalDispatcher:

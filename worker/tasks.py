@@ -18,6 +18,7 @@ RUN_ANALYSIS = "worker.tasks.run_analysis"
 CLEANUP_OLD_JOBS = "worker.tasks.cleanup_old_jobs"
 FAIL_STALE_JOBS = "worker.tasks.fail_stale_jobs"
 NOTIFY_JOB_FINISHED = "worker.tasks.notify_job_finished"
+RECONCILE_JOBS = "worker.tasks.reconcile_jobs"
 
 
 def worker_name() -> str:
@@ -78,6 +79,16 @@ def fail_stale_jobs() -> int:
     from worker.maintenance import fail_stale
 
     return fail_stale(worker_context())
+
+
+@shared_task(name=RECONCILE_JOBS, bind=True)
+def reconcile_jobs(self, older_than_seconds: float = 60) -> int:
+    from worker.dispatch import CeleryDispatcher
+    from worker.maintenance import reconcile
+
+    context = worker_context()
+    dispatcher = CeleryDispatcher(self.app, context.db, context.settings.redis_url)
+    return reconcile(context, dispatcher, older_than_seconds=older_than_seconds)
 
 
 @shared_task(name=NOTIFY_JOB_FINISHED, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)

@@ -138,15 +138,15 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
     )
     subprocess.run([sys.executable, "-m", "store", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
     worker_log, web_log = tmp / "worker.log", tmp / "web.log"
-    worker = spawn(celery_worker_command(name="browser"), env, worker_log)
-    # As in docker-compose.yml: the page's background callbacks have a worker of their own.
-    callbacks_log = tmp / "callbacks.log"
-    callbacks = spawn(
-        celery_worker_command(queues="callbacks", pool="threads", concurrency=4, name="callbacks"), env, callbacks_log
+    worker = spawn(celery_worker_command(queues="analyses", name="browser"), env, worker_log)
+    # As in docker-compose.yml: page callbacks and upkeep have a worker of their own.
+    control_log = tmp / "control.log"
+    control = spawn(
+        celery_worker_command(queues="control", pool="threads", concurrency=4, name="control"), env, control_log
     )
     web = spawn(gunicorn_command(port), env, web_log)
     server = AppServer(
-        f"http://127.0.0.1:{port}", "full", [worker, callbacks, web], [worker_log, callbacks_log, web_log]
+        f"http://127.0.0.1:{port}", "full", [worker, control, web], [worker_log, control_log, web_log]
     )
     if not wait_until(lambda: _healthy(server, workers=True), 90):
         server.stop()

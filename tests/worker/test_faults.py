@@ -8,12 +8,13 @@ import signal
 import threading
 
 import pytest
+import redis
 import requests
 import websocket
 
 from store.jobs import events_after, get_job
 from tests.services import wait_until
-from tests.stack import control, read_stream, slow_job_input, submit, wait_for_status
+from tests.stack import control, pause, read_stream, slow_job_input, submit, wait_for_status
 from tests.worker.conftest import fresh_stack
 from worker.tasks import FAIL_STALE_JOBS
 
@@ -119,3 +120,19 @@ def test_cancel_a_queued_job_and_a_running_job(stack, porcine_csv):
     # A cancelled job can be retried.
     assert requests.post(f"{base}/api/jobs/{queued}/retry", timeout=10).status_code == 202
     assert wait_for_status(base, queued)["status"] == "succeeded"
+
+
+def test_a_queued_job_whose_task_redis_lost_runs_after_reconciliation(postgres_admin_url, private_redis, tmp_path):
+    from worker.tasks import RECONCILE_JOBS
+
+    with fresh_stack(postgres_admin_url, private_redis.url, tmp_path, label="reconcile", with_worker=False) as stack:
+        job_id = submit(stack.live.url, slow_job_input(2_000), "lost.csv").json()["id"]
+        dispatcher = stack.app.server.extensions["rtcheck"].dispatcher
+        assert job_id in dispatcher.task_ids_in_broker()
+        redis.Redis.from_url(private_redis.url).flushall()  # Redis loses its data, task and all
+        stack.start_worker(name="after-loss")
+        pause(3)
+        assert get_job(stack.db, job_id).status == "queued"  # nothing knows of it any more
+        assert stack.celery.send_task(RECONCILE_JOBS, kwargs={"older_than_seconds": 0}).get(timeout=30) == 1
+        assert wait_for_status(stack.live.url, job_id, timeout=120)["status"] == "succeeded"
+        assert stack.celery.send_task(RECONCILE_JOBS, kwargs={"older_than_seconds": 0}).get(timeout=30) == 0
