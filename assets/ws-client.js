@@ -215,9 +215,13 @@
     }
 
     replaceAll(jobs, counts) {
+      // A listing can be older than events that arrived while it was fetched: per job, the
+      // state with the higher event number wins.
+      const previous = this.jobs;
       this.jobs = {};
       jobs.forEach((job) => {
-        this.jobs[job.id] = job;
+        const known = previous[job.id];
+        this.jobs[job.id] = known && known.seq > job.seq ? Object.assign({}, job, known) : job;
       });
       if (counts) {
         this.state.counts = counts;
@@ -227,20 +231,26 @@
 
     refresh() {
       if (this.refreshing) {
+        this.refreshAgain = true; // asked while a listing is in flight: fetch once more after it
         return;
       }
       this.refreshing = true;
+      this.refreshAgain = false;
+      const done = () => {
+        this.refreshing = false;
+        if (this.refreshAgain) {
+          this.refresh();
+        }
+      };
       fetch(prefix() + "api/jobs?limit=200", { headers: { Accept: "application/json" } })
         .then((response) => (response.ok ? response.json() : null))
         .then((body) => {
-          this.refreshing = false;
           if (body) {
             this.replaceAll(body.jobs, body.counts);
           }
+          done();
         })
-        .catch(() => {
-          this.refreshing = false;
-        });
+        .catch(done);
     }
 
     receive(message) {

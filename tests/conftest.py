@@ -116,7 +116,7 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def migrated_postgres_url(postgres_admin_url, postgres_template):
+def migrated_postgresql_url(postgres_admin_url, postgres_template):
     """A fresh PostgreSQL database at the newest schema, copied from the session's template."""
     name = f"rtcheck_test_{uuid.uuid4().hex[:12]}"
     yield services.create_database(postgres_admin_url, name, template=postgres_template)
