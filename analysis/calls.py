@@ -165,6 +165,7 @@ def call_rows(
     design: np.ndarray,
     series_index: np.ndarray,
     model: FittedModel,
+    *,
     lopo: list[HeldOut],
     lohgo: list[HeldOut],
     pi_level: float,

@@ -6,14 +6,13 @@ Exit codes: 0 success, 2 bad input or bad arguments (one message on stderr, no t
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import __version__
 from analysis.errors import InputError, InvalidRowsError
-from analysis.export import EXPORT_FORMATS, check_writable, write_bytes_atomic, write_result
+from analysis.export import EXPORT_FORMATS, check_writable, is_missing, write_bytes_atomic, write_result
 from analysis.params import PARAMETER_SPECS, Parameters
 from analysis.result import AnalysisResult
 
@@ -207,6 +206,6 @@ def format_summary(result: AnalysisResult, outputs: Sequence[str] = ()) -> str:
 
 def _number(value: float | None, spec: str, unit: str = "") -> str:
     """A metric for the summary; one that could not be computed reads `n/a` rather than `nan`."""
-    if value is None or not math.isfinite(value):
+    if is_missing(value):
         return "n/a"
     return f"{value:{spec}}{unit}"

@@ -93,7 +93,7 @@ def _flatten(values: dict, prefix: str = ""):
 
 
 def _plain(value: object) -> object:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if is_missing(value):
         return ""
     return value if isinstance(value, int | float | str) else str(value)
 
@@ -176,17 +176,17 @@ def _column_values(values: pd.Series) -> list:
     if isinstance(dtype, np.dtype) and dtype.kind in "biu":
         return values.to_numpy().tolist()
     if isinstance(dtype, np.dtype):  # object: anything, lists included, so check every value
-        return [_json_safe(value) for value in values.tolist()]
+        return [json_safe(value) for value in values.tolist()]
     # Extension dtypes (str, Int64, boolean, ...) hold one kind of scalar plus a missing marker.
     out = values.to_numpy(dtype=object, na_value=None).tolist()
     if pd.api.types.is_float_dtype(dtype):  # a nullable float column may still hold NaN or inf
-        out = [_json_safe(value) for value in out]
+        out = [json_safe(value) for value in out]
     return out
 
 
 def _dumps(value: object, clean: bool = True) -> str:
     return json.dumps(
-        _json_safe(value) if clean else value,
+        json_safe(value) if clean else value,
         ensure_ascii=False,
         allow_nan=False,
         separators=(",", ":"),
@@ -196,25 +196,27 @@ def _dumps(value: object, clean: bool = True) -> str:
 
 def _json_default(value: object) -> object:
     if isinstance(value, np.generic):
-        return _json_safe(value.item())
+        return json_safe(value)
     if isinstance(value, dt.date | dt.datetime | pd.Timestamp):
         return value.isoformat()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def _json_safe(value: object) -> object:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
+def is_missing(value: object) -> bool:
+    """True for None and for a NaN or infinite float: a value that has no number to show or write."""
+    return value is None or (isinstance(value, float | np.floating) and not math.isfinite(value))
+
+
+def json_safe(value: object) -> object:
+    """`value` as plain JSON values: numpy scalars become Python ones; NaN, inf, pandas NA and NaT become None."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if is_missing(value) or value is pd.NA or value is pd.NaT:
+        return None
     return value
 
 

@@ -70,6 +70,7 @@ def isomer_report(
     frame: pd.DataFrame,
     members: np.ndarray,
     series: np.ndarray,
+    *,
     offsets: dict[str, tuple[float, float]],
     scatter_sd: float,
     quantile: float,

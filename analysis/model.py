@@ -126,6 +126,7 @@ def fit_model(
     columns: list[str],
     rt: np.ndarray,
     anchor_positions: np.ndarray,
+    *,
     labels: np.ndarray,
     rows: np.ndarray,
     alpha: float,

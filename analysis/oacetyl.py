@@ -54,6 +54,7 @@ def base_name(canonical: str) -> str:
 def check_oacetylation(
     frame: pd.DataFrame,
     members: np.ndarray,
+    *,
     is_fragment: np.ndarray,
     fragment_of: np.ndarray,
     series: np.ndarray,

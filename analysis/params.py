@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,99 +40,74 @@ def _fmt(value: float | None) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
-    ParameterSpec(
-        "fragment_window",
-        float,
-        0.05,
-        0.0,
-        5.0,
-        "min",
-        "Largest RT difference between an in-source fragment and its precursor.",
-        low_inclusive=False,
-    ),
-    ParameterSpec(
-        "fragment_min_precursor_ratio",
-        float,
-        1.0,
-        0.0,
-        1000.0,
-        "×",
-        "A precursor must have at least this many times the fragment's volume to absorb it.",
-    ),
-    ParameterSpec(
-        "pi_level",
-        float,
-        0.95,
-        0.5,
-        0.9999,
-        "",
-        "Coverage of the prediction interval drawn around each predicted RT.",
-    ),
-    ParameterSpec(
-        "alpha",
-        float,
-        0.05,
-        0.0,
-        0.5,
-        "",
-        "False discovery rate for outlier calls (Benjamini–Hochberg) and anchor screening.",
-        low_inclusive=False,
-    ),
-    ParameterSpec(
-        "min_anchors",
-        int,
-        5,
-        2,
-        100_000,
-        "anchors",
-        "Fewest usable anchors for which an RT model is fitted at all.",
-    ),
-    ParameterSpec(
-        "oac_tolerance",
-        float,
-        0.05,
-        0.0,
-        5.0,
-        "min",
-        "How much earlier than its base an O-acetylated peak may elute before it is flagged.",
-    ),
-    ParameterSpec(
-        "on_invalid_rows",
-        str,
-        "reject",
-        None,
-        None,
-        "",
-        "reject: analyse nothing until the file is fixed; skip: analyse the valid rows.",
-        choices=ON_INVALID_ROWS,
-    ),
-    ParameterSpec(
-        "max_rows",
-        int,
-        1_000_000,
-        1,
-        10_000_000,
-        "rows",
-        "Largest number of data rows accepted in one table.",
-    ),
-)
-
-SPECS_BY_NAME = {spec.name: spec for spec in PARAMETER_SPECS}
+def _parameter(default: Any, **spec: Any) -> Any:
+    """A field of `Parameters`: its default, and the rest of its ParameterSpec (range, unit, help)."""
+    return dataclasses.field(default=default, metadata={"spec": spec})
 
 
 @dataclasses.dataclass(frozen=True)
 class Parameters:
-    """Every tunable of one analysis, validated on construction."""
+    """Every tunable of one analysis, validated on construction; each field is its parameter's only definition."""
 
-    fragment_window: float = 0.05
-    fragment_min_precursor_ratio: float = 1.0
-    pi_level: float = 0.95
-    alpha: float = 0.05
-    min_anchors: int = 5
-    oac_tolerance: float = 0.05
-    on_invalid_rows: str = "reject"
-    max_rows: int = 1_000_000
+    fragment_window: float = _parameter(
+        0.05,
+        low=0.0,
+        high=5.0,
+        unit="min",
+        help="Largest RT difference between an in-source fragment and its precursor.",
+        low_inclusive=False,
+    )
+    fragment_min_precursor_ratio: float = _parameter(
+        1.0,
+        low=0.0,
+        high=1000.0,
+        unit="×",
+        help="A precursor must have at least this many times the fragment's volume to absorb it.",
+    )
+    pi_level: float = _parameter(
+        0.95,
+        low=0.5,
+        high=0.9999,
+        unit="",
+        help="Coverage of the prediction interval drawn around each predicted RT.",
+    )
+    alpha: float = _parameter(
+        0.05,
+        low=0.0,
+        high=0.5,
+        unit="",
+        help="False discovery rate for outlier calls (Benjamini–Hochberg) and anchor screening.",
+        low_inclusive=False,
+    )
+    min_anchors: int = _parameter(
+        5,
+        low=2,
+        high=100_000,
+        unit="anchors",
+        help="Fewest usable anchors for which an RT model is fitted at all.",
+    )
+    oac_tolerance: float = _parameter(
+        0.05,
+        low=0.0,
+        high=5.0,
+        unit="min",
+        help="How much earlier than its base an O-acetylated peak may elute before it is flagged.",
+    )
+    on_invalid_rows: str = _parameter(
+        "reject",
+        low=None,
+        high=None,
+        unit="",
+        help="reject: analyse nothing until the file is fixed; skip: analyse the valid rows.",
+        choices=ON_INVALID_ROWS,
+    )
+    max_rows: int = _parameter(
+        1_000_000,
+        low=1,
+        high=10_000_000,
+        unit="rows",
+        help="Largest number of data rows accepted in one table.",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -161,6 +137,19 @@ class Parameters:
 
     def replace(self, **changes: Any) -> Parameters:
         return dataclasses.replace(self, **changes)
+
+
+def _specs() -> tuple[ParameterSpec, ...]:
+    """The ParameterSpec of each field of `Parameters`, in field order (the fields hold the defaults)."""
+    kinds = typing.get_type_hints(Parameters)
+    return tuple(
+        ParameterSpec(name=field.name, kind=kinds[field.name], default=field.default, **field.metadata["spec"])
+        for field in dataclasses.fields(Parameters)
+    )
+
+
+PARAMETER_SPECS: tuple[ParameterSpec, ...] = _specs()
+SPECS_BY_NAME = {spec.name: spec for spec in PARAMETER_SPECS}
 
 
 def _convert(spec: ParameterSpec, raw: Any) -> Any:

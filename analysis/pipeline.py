@@ -164,10 +164,10 @@ def analyse(
         columns,
         rt,
         anchor_positions,
-        labels,
-        frame["row"].to_numpy(),
-        params.alpha,
-        params.min_anchors,
+        labels=labels,
+        rows=frame["row"].to_numpy(),
+        alpha=params.alpha,
+        min_anchors=params.min_anchors,
     )
 
     reporter.step("outliers", "predicting every row and testing its retention time")
@@ -175,7 +175,9 @@ def analyse(
     if fitted:
         lopo = hold_out(model, rt, labels, prefix_keys)
         lohgo = hold_out(model, rt, labels, heads)
-        calls = call_rows(frame, members, design, index, model, lopo, lohgo, params.pi_level, params.alpha)
+        calls = call_rows(
+            frame, members, design, index, model, lopo=lopo, lohgo=lohgo, pi_level=params.pi_level, alpha=params.alpha
+        )
     else:
         lopo = lohgo = []
         calls = None
@@ -185,9 +187,15 @@ def analyse(
     offsets = model.series.learned if fitted else {}
     scatter = float(np.sqrt(model.fit.sigma2 + calls.component("species"))) if fitted else 0.0
     quantile = t_quantile(0.5 + params.pi_level / 2, model.df) if fitted else 1.96
-    isomer_pairs = isomer_report(frame, members, series, offsets, scatter, quantile)
+    isomer_pairs = isomer_report(frame, members, series, offsets=offsets, scatter_sd=scatter, quantile=quantile)
     oacetylation, _ = check_oacetylation(
-        frame, members, fragments.is_fragment, fragments.fragment_of, series, main, params.oac_tolerance
+        frame,
+        members,
+        is_fragment=fragments.is_fragment,
+        fragment_of=fragments.fragment_of,
+        series=series,
+        main=main,
+        tolerance=params.oac_tolerance,
     )
     stage = Stage(
         table=table,

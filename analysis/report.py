@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.calls import is_in
-from analysis.crossval import rmsep
+from analysis.crossval import HeldOut, rmsep
 from analysis.design import SOFT_TERMS, column_label
 from analysis.model import FittedModel, loo_errors, predict_at, predictable, t_quantile
 from analysis.result import METRIC_KEYS, STATUSES
@@ -111,8 +111,8 @@ def model_reports(stage: Stage, rows: pd.DataFrame) -> tuple[list[dict], dict]:
     lohgo_rmsep, lohgo_n = rmsep(lohgo, rt)
     species_var = stage.component("species")
     prefix_var = stage.component("prefix")
-    lopo_cover = _held_out_coverage(lopo, rt, species_var, prefix_var, prefix_keys, heads, params.pi_level, model.df)
-    lohgo_cover = _held_out_coverage(lohgo, rt, species_var, prefix_var, prefix_keys, heads, params.pi_level, model.df)
+    lopo_cover = _held_out_coverage(lopo, stage, rt)
+    lohgo_cover = _held_out_coverage(lohgo, stage, rt)
     coverage = _main_peak_coverage(rows, stage)
     ranges = {
         model.columns[j]: [float(model.anchor_design[:, j].min()), float(model.anchor_design[:, j].max())]
@@ -269,10 +269,12 @@ def _all_anchor_errors(stage: Stage, rt: np.ndarray) -> tuple[np.ndarray, int]:
     return np.concatenate(errors), int((~ok).sum())
 
 
-def _held_out_coverage(held, rt, species_var, prefix_var, prefix_keys, heads, pi_level, df) -> float:
+def _held_out_coverage(held: list[HeldOut], stage: Stage, rt: np.ndarray) -> float:
     """Share of held-out anchors inside the interval a row in their situation gets."""
+    species_var, prefix_var = stage.component("species"), stage.component("prefix")
+    prefix_keys, heads = stage.prefix_keys, stage.frame["head"].fillna("").to_numpy(dtype=object)
     inside, total = 0, 0
-    quantile = t_quantile(0.5 + pi_level / 2, df)
+    quantile = t_quantile(0.5 + stage.params.pi_level / 2, stage.model.df)
     for h in held:
         if not len(h.positions):
             continue
