@@ -20,17 +20,17 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.db import Database
-from store.models import TERMINAL_STATUSES, Job, JobEvent, Upload, utcnow
+from store.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus, Upload, utcnow
 
 STAGED_UPLOAD_LIFETIME = dt.timedelta(days=1)
 QUEUED_MESSAGE = "waiting for a worker"
 DELETED = "deleted"  # the status of the event that announces a deletion (no row keeps it)
 ALLOWED = {
-    "running": ("queued",),
-    "succeeded": ("running",),
-    "failed": ("queued", "running"),
-    "cancelled": ("queued", "running"),
-    "queued": ("failed", "cancelled"),
+    JobStatus.RUNNING: (JobStatus.QUEUED,),
+    JobStatus.SUCCEEDED: (JobStatus.RUNNING,),
+    JobStatus.FAILED: (JobStatus.QUEUED, JobStatus.RUNNING),
+    JobStatus.CANCELLED: (JobStatus.QUEUED, JobStatus.RUNNING),
+    JobStatus.QUEUED: (JobStatus.FAILED, JobStatus.CANCELLED),
 }
 
 
@@ -101,7 +101,7 @@ def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str
     job = Job(
         upload_id=upload_id,
         parameters=parameters,
-        status="queued",
+        status=JobStatus.QUEUED,
         progress_percent=0,
         progress_step="queued",
         progress_message=QUEUED_MESSAGE,
@@ -113,9 +113,11 @@ def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str
     session.add(job)
     session.flush()
     session.add(
-        JobEvent(job_id=job.id, seq=1, status="queued", percent=0, step="queued", message=QUEUED_MESSAGE, ts=now)
+        JobEvent(
+            job_id=job.id, seq=1, status=JobStatus.QUEUED, percent=0, step="queued", message=QUEUED_MESSAGE, ts=now
+        )
     )
-    return Event(str(job.id), 1, "queued", 0, "queued", QUEUED_MESSAGE, now.isoformat())
+    return Event(str(job.id), 1, JobStatus.QUEUED, 0, "queued", QUEUED_MESSAGE, now.isoformat())
 
 
 def get_job(db: Database, job_id: uuid.UUID | str) -> Job | None:
@@ -199,14 +201,14 @@ def claim_job(
     """
     key = _parse_id(job_id)
     now = utcnow()
-    stale = and_(Job.status == "running", Job.heartbeat_at < now - dt.timedelta(seconds=stale_after_seconds))
+    stale = and_(Job.status == JobStatus.RUNNING, Job.heartbeat_at < now - dt.timedelta(seconds=stale_after_seconds))
     try:
         with db.transaction() as session:
             return _transition(
                 session,
                 key,
-                "running",
-                allowed_from=ALLOWED["running"],
+                JobStatus.RUNNING,
+                allowed_from=ALLOWED[JobStatus.RUNNING],
                 percent=0,
                 step="starting",
                 message=f"started on {worker}",
@@ -230,8 +232,8 @@ def record_progress(db: Database, job_id: uuid.UUID | str, percent: int, step: s
             return _transition(
                 session,
                 key,
-                "running",
-                allowed_from=("running",),
+                JobStatus.RUNNING,
+                allowed_from=(JobStatus.RUNNING,),
                 percent=int(percent),
                 step=step,
                 message=message,
@@ -244,7 +246,9 @@ def record_progress(db: Database, job_id: uuid.UUID | str, percent: int, step: s
 def heartbeat(db: Database, job_id: uuid.UUID | str) -> bool:
     with db.transaction() as session:
         result = session.execute(
-            update(Job).where(Job.id == _parse_id(job_id), Job.status == "running").values(heartbeat_at=utcnow())
+            update(Job)
+            .where(Job.id == _parse_id(job_id), Job.status == JobStatus.RUNNING)
+            .values(heartbeat_at=utcnow())
         )
     return result.rowcount == 1
 
@@ -254,8 +258,8 @@ def fail_job(db: Database, job_id: uuid.UUID | str, error: str, *, step: str = "
         return _transition(
             session,
             _parse_id(job_id),
-            "failed",
-            allowed_from=ALLOWED["failed"],
+            JobStatus.FAILED,
+            allowed_from=ALLOWED[JobStatus.FAILED],
             percent=None,
             step=step,
             message=error,
@@ -269,8 +273,8 @@ def cancel_job(db: Database, job_id: uuid.UUID | str, reason: str = "cancelled b
         return _transition(
             session,
             _parse_id(job_id),
-            "cancelled",
-            allowed_from=ALLOWED["cancelled"],
+            JobStatus.CANCELLED,
+            allowed_from=ALLOWED[JobStatus.CANCELLED],
             percent=None,
             step="cancelled",
             message=reason,
@@ -287,8 +291,8 @@ def retry_job(db: Database, job_id: uuid.UUID | str) -> Event:
         event = _transition(
             session,
             key,
-            "queued",
-            allowed_from=ALLOWED["queued"],
+            JobStatus.QUEUED,
+            allowed_from=ALLOWED[JobStatus.QUEUED],
             percent=0,
             step="queued",
             message="queued again",
@@ -306,8 +310,8 @@ def mark_succeeded(session: Session, job_id: uuid.UUID, message: str) -> Event:
     return _transition(
         session,
         job_id,
-        "succeeded",
-        allowed_from=ALLOWED["succeeded"],
+        JobStatus.SUCCEEDED,
+        allowed_from=ALLOWED[JobStatus.SUCCEEDED],
         percent=100,
         step="done",
         message=message,
@@ -319,8 +323,10 @@ def mark_succeeded(session: Session, job_id: uuid.UUID, message: str) -> Event:
 def queued_jobs_older_than(db: Database, seconds: float) -> list[tuple[str, str | None]]:
     """(job id, task id) of the jobs queued longer than this (created or queued again before then)."""
     cutoff = utcnow() - dt.timedelta(seconds=seconds)
-    queued_at = select(func.max(JobEvent.ts)).where(JobEvent.job_id == Job.id, JobEvent.status == "queued")
-    query = select(Job.id, Job.celery_task_id).where(Job.status == "queued", queued_at.scalar_subquery() < cutoff)
+    queued_at = select(func.max(JobEvent.ts)).where(JobEvent.job_id == Job.id, JobEvent.status == JobStatus.QUEUED)
+    query = select(Job.id, Job.celery_task_id).where(
+        Job.status == JobStatus.QUEUED, queued_at.scalar_subquery() < cutoff
+    )
     with db.session() as session:
         return [(str(job_id), task_id) for job_id, task_id in session.execute(query).all()]
 
@@ -329,7 +335,9 @@ def fail_stale_jobs(db: Database, *, stale_after_seconds: float) -> list[Event]:
     """Fail every running job whose heartbeat is older than the limit: its worker is gone."""
     cutoff = utcnow() - dt.timedelta(seconds=stale_after_seconds)
     with db.session() as session:
-        stale = session.execute(select(Job.id).where(Job.status == "running", Job.heartbeat_at < cutoff)).scalars()
+        stale = session.execute(
+            select(Job.id).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff)
+        ).scalars()
         candidates = list(stale)
     events = []
     for job_id in candidates:
@@ -339,14 +347,14 @@ def fail_stale_jobs(db: Database, *, stale_after_seconds: float) -> list[Event]:
                     _transition(
                         session,
                         job_id,
-                        "failed",
+                        JobStatus.FAILED,
                         allowed_from=(),
                         percent=None,
                         step="failed",
                         message=f"worker lost: no heartbeat for over {int(stale_after_seconds)} s",
                         error="worker lost",
                         finished_at=utcnow(),
-                        extra_condition=and_(Job.status == "running", Job.heartbeat_at < cutoff),
+                        extra_condition=and_(Job.status == JobStatus.RUNNING, Job.heartbeat_at < cutoff),
                     )
                 )
             except TransitionError:

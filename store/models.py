@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 
 from sqlalchemy import (
@@ -31,8 +32,19 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+class JobStatus(enum.StrEnum):
+    """Where a job stands; members are strings, so they compare equal to the stored text."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+JOB_STATUSES = tuple(status.value for status in JobStatus)
+TERMINAL_STATUSES = tuple(status.value for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED))
 
 
 def utcnow() -> dt.datetime:
@@ -66,7 +78,7 @@ class Job(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="RESTRICT"), index=True)
     parameters: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     progress_percent: Mapped[int] = mapped_column(Integer, default=0)
     progress_step: Mapped[str] = mapped_column(String(32), default="queued")
     progress_message: Mapped[str] = mapped_column(Text, default="")
