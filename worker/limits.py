@@ -10,8 +10,10 @@ full stack get the task delivered again), is not reached.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import resource
+from collections.abc import Iterator
 from pathlib import Path
 
 MEGABYTE = 1024 * 1024
@@ -35,6 +37,20 @@ def apply_memory_limit(megabytes: int) -> None:
     wanted = data_size() + megabytes * MEGABYTE
     resource.setrlimit(resource.RLIMIT_DATA, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
     _budget_mb = megabytes
+
+
+@contextlib.contextmanager
+def memory_limit(megabytes: int) -> Iterator[None]:
+    """`apply_memory_limit` for the duration of one analysis; the process's limit is restored after
+    (a Celery worker process goes on to run other tasks)."""
+    global _budget_mb
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    apply_memory_limit(megabytes)
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, before)
+        _budget_mb = None
 
 
 def memory_limit_mb() -> int | None:

@@ -11,7 +11,7 @@ from celery.exceptions import TimeLimitExceeded
 
 from store.jobs import TransitionError, fail_job, get_job
 from worker.context import worker_context
-from worker.limits import apply_memory_limit
+from worker.limits import memory_limit
 from worker.runner import TIME_LIMIT_REASON, run_job
 
 RUN_ANALYSIS = "worker.tasks.run_analysis"
@@ -47,16 +47,16 @@ class AnalysisTask(Task):
 def run_analysis(self, job_id: str) -> str:
     context = worker_context()
     settings = context.settings
-    apply_memory_limit(settings.job_memory_mb)
-    outcome = run_job(
-        context.db,
-        job_id,
-        publisher=context.publisher,
-        worker=worker_name(),
-        task_id=self.request.id,
-        stale_after_seconds=settings.stale_job_seconds,
-        heartbeat_seconds=settings.heartbeat_seconds,
-    )
+    with memory_limit(settings.job_memory_mb):
+        outcome = run_job(
+            context.db,
+            job_id,
+            publisher=context.publisher,
+            worker=worker_name(),
+            task_id=self.request.id,
+            stale_after_seconds=settings.stale_job_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
     if outcome == "skipped":
         job = get_job(context.db, job_id)
         if job is not None and job.status == "running":

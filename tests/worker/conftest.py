@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import uuid
 
 import pytest
@@ -61,6 +62,16 @@ def teardown_stack(stack: Stack) -> None:
     stack.db.dispose()
 
 
+# Redis databases 1-15 in turn, one per stack: a module's stack stays up while the module's other
+# tests build their own, and two stacks on one queue would take each other's tasks (a worker
+# given a job of another database skips it, and that job then waits for ever).
+_REDIS_DATABASES = itertools.cycle(range(1, 16))
+
+
+def own_redis_database(redis_url: str) -> str:
+    return f"{redis_url.rsplit('/', 1)[0]}/{next(_REDIS_DATABASES)}"
+
+
 @contextlib.contextmanager
 def fresh_stack(postgres_admin_url: str, redis_url: str, tmp, *, label: str, with_worker: bool = True, **overrides):
     """A new database, an emptied Redis, the live server and (unless told not to) a worker.
@@ -69,9 +80,10 @@ def fresh_stack(postgres_admin_url: str, redis_url: str, tmp, *, label: str, wit
     dropped afterwards, also when start-up fails half-way.
     """
     name = f"rtcheck_{label}_{uuid.uuid4().hex[:10]}"
+    redis_url = own_redis_database(redis_url)
     url = services.create_database(postgres_admin_url, name)
     try:
-        redis.Redis.from_url(redis_url).flushall()
+        redis.Redis.from_url(redis_url).flushdb()
         values = {
             "database_url": url,
             "redis_url": redis_url,

@@ -129,7 +129,7 @@ def test_a_queued_job_whose_task_redis_lost_runs_after_reconciliation(postgres_a
         job_id = submit(stack.live.url, slow_job_input(2_000), "lost.csv").json()["id"]
         dispatcher = stack.app.server.extensions["rtcheck"].dispatcher
         assert job_id in dispatcher.task_ids_in_broker()
-        redis.Redis.from_url(private_redis.url).flushall()  # Redis loses its data, task and all
+        redis.Redis.from_url(stack.settings.redis_url).flushdb()  # Redis loses its data, task and all
         stack.start_worker(name="after-loss")
         pause(3)
         assert get_job(stack.db, job_id).status == "queued"  # nothing knows of it any more
