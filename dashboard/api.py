@@ -18,7 +18,7 @@ from dashboard.services import services
 from dashboard.submission import check_email, check_upload, parse_parameters
 from store.jobs import count_jobs_by_status, get_job, get_upload, list_jobs, snapshot
 from store.migrate import current_revision, head_revision
-from store.models import JOB_STATUSES
+from store.models import JOB_STATUSES, JobStatus
 from store.results import load_result
 from worker.control import JobControlError
 
@@ -113,7 +113,7 @@ def show(job_id: str):
 
 def finished_result(job_id: str):
     job = job_or_404(job_id)
-    if job.status != "succeeded":
+    if job.status != JobStatus.SUCCEEDED:
         raise SubmissionError("not_ready", f"job {job_id} is {job.status}; results exist once it has succeeded")
     return job, load_result(services().db, job.id)
 

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy import func, select
 
 from store.db import Database
-from store.jobs import DELETED, Event, as_utc
+from store.jobs import DELETED, Event
 from store.models import JobEvent
 from worker.progress import Publisher
 
@@ -147,7 +147,7 @@ class EventHub:
                             "percent": row.percent,
                             "step": row.step,
                             "message": row.message,
-                            "ts": as_utc(row.ts).isoformat(),
+                            "ts": row.ts.isoformat(),
                         }
                     )
             except Exception as exc:

@@ -18,8 +18,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import select
 
 from dashboard.services import services
-from store.jobs import as_utc, count_jobs_by_status
-from store.models import JOB_STATUSES, Job
+from store.jobs import count_jobs_by_status
+from store.models import JOB_STATUSES, Job, JobStatus
 
 log = logging.getLogger("rtcheck.requests")
 JOB_IN_PATH = re.compile(r"/jobs/([0-9a-f-]{36})")
@@ -50,10 +50,10 @@ def _durations(db) -> HistogramMetricFamily:
     with db.session() as session:
         spans = session.execute(
             select(Job.started_at, Job.finished_at).where(
-                Job.status == "succeeded", Job.started_at.is_not(None), Job.finished_at.is_not(None)
+                Job.status == JobStatus.SUCCEEDED, Job.started_at.is_not(None), Job.finished_at.is_not(None)
             )
         ).all()
-    seconds = [(as_utc(finished) - as_utc(started)).total_seconds() for started, finished in spans]
+    seconds = [(finished - started).total_seconds() for started, finished in spans]
     buckets = [(str(bound), sum(1 for s in seconds if s <= bound)) for bound in DURATION_BUCKETS]
     buckets.append(("+Inf", len(seconds)))
     histogram = HistogramMetricFamily(

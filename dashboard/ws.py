@@ -26,13 +26,18 @@ from flask_sock import ConnectionClosed, Sock
 from dashboard.events import RESYNC
 from dashboard.services import services
 from store.jobs import DELETED, count_jobs_by_status, events_after, get_job, list_jobs, snapshot
-from store.models import TERMINAL_STATUSES
+from store.models import TERMINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_JOB = 4404
 CLIENT_CLOSE_GRACE_SECONDS = 30
-KIND_BY_STATUS = {"succeeded": "complete", "failed": "error", "cancelled": "error", DELETED: DELETED}
+KIND_BY_STATUS = {
+    JobStatus.SUCCEEDED: "complete",
+    JobStatus.FAILED: "error",
+    JobStatus.CANCELLED: "error",
+    DELETED: DELETED,
+}
 
 
 def message_type(status: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from store.db import Database
-from store.models import TERMINAL_STATUSES, Job, JobEvent, JobStatus, Upload, utcnow
+from store.models import TERMINAL_STATUSES, Job, JobEvent, JobResult, JobStatus, ResultModel, ResultRow, Upload, utcnow
 
 STAGED_UPLOAD_LIFETIME = dt.timedelta(days=1)
 QUEUED_MESSAGE = "waiting for a worker"
@@ -57,14 +57,13 @@ class Event:
         return self.__dict__.copy()
 
 
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def delete_results(session: Session, job_id: uuid.UUID) -> None:
+    """Remove a job's stored result (rows, model reports, rule tables) in the caller's transaction."""
+    for table in (ResultRow, ResultModel, JobResult):
+        session.execute(delete(table).where(table.job_id == job_id))
 
 
-def _parse_id(job_id: uuid.UUID | str) -> uuid.UUID:
+def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
     return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
 
 
@@ -122,7 +121,7 @@ def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str
 
 def get_job(db: Database, job_id: uuid.UUID | str) -> Job | None:
     try:
-        key = _parse_id(job_id)
+        key = parse_job_id(job_id)
     except ValueError:
         return None
     with db.session() as session:
@@ -199,7 +198,7 @@ def claim_job(
 
     Returns None when the job is not claimable (someone else runs it, it finished, it is gone).
     """
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     now = utcnow()
     stale = and_(Job.status == JobStatus.RUNNING, Job.heartbeat_at < now - dt.timedelta(seconds=stale_after_seconds))
     try:
@@ -226,7 +225,7 @@ def claim_job(
 
 def record_progress(db: Database, job_id: uuid.UUID | str, percent: int, step: str, message: str) -> Event | None:
     """Store a progress step of a running job (and beat its heart); None if it is not running."""
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     try:
         with db.transaction() as session:
             return _transition(
@@ -247,7 +246,7 @@ def heartbeat(db: Database, job_id: uuid.UUID | str) -> bool:
     with db.transaction() as session:
         result = session.execute(
             update(Job)
-            .where(Job.id == _parse_id(job_id), Job.status == JobStatus.RUNNING)
+            .where(Job.id == parse_job_id(job_id), Job.status == JobStatus.RUNNING)
             .values(heartbeat_at=utcnow())
         )
     return result.rowcount == 1
@@ -257,7 +256,7 @@ def fail_job(db: Database, job_id: uuid.UUID | str, error: str, *, step: str = "
     with db.transaction() as session:
         return _transition(
             session,
-            _parse_id(job_id),
+            parse_job_id(job_id),
             JobStatus.FAILED,
             allowed_from=ALLOWED[JobStatus.FAILED],
             percent=None,
@@ -272,7 +271,7 @@ def cancel_job(db: Database, job_id: uuid.UUID | str, reason: str = "cancelled b
     with db.transaction() as session:
         return _transition(
             session,
-            _parse_id(job_id),
+            parse_job_id(job_id),
             JobStatus.CANCELLED,
             allowed_from=ALLOWED[JobStatus.CANCELLED],
             percent=None,
@@ -284,9 +283,7 @@ def cancel_job(db: Database, job_id: uuid.UUID | str, reason: str = "cancelled b
 
 def retry_job(db: Database, job_id: uuid.UUID | str) -> Event:
     """failed | cancelled → queued, with its old results removed."""
-    from store.results import delete_results
-
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     with db.transaction() as session:
         event = _transition(
             session,
@@ -368,7 +365,7 @@ def delete_job(db: Database, job_id: uuid.UUID | str) -> Event | None:
     Returns the event that announces the deletion (numbered after the job's last one, stored
     nowhere: the job's history goes with it), or None when there was no such job.
     """
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     with db.transaction() as session:
         job = session.get(Job, key)
         if job is None:
@@ -383,8 +380,6 @@ def delete_job(db: Database, job_id: uuid.UUID | str) -> Event | None:
 
 
 def _delete_jobs(session: Session, job_ids: list[uuid.UUID]) -> int:
-    from store.results import delete_results
-
     if not job_ids:
         return 0
     upload_ids = set(session.execute(select(Job.upload_id).where(Job.id.in_(job_ids))).scalars())
@@ -420,19 +415,19 @@ def cleanup_old_jobs(db: Database, *, older_than_days: float, now: dt.datetime |
 
 def events_after(db: Database, job_id: uuid.UUID | str, seq: int) -> list[Event]:
     """Stored events of a job with a number above `seq`, in order."""
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     with db.session() as session:
         rows = session.execute(
             select(JobEvent).where(JobEvent.job_id == key, JobEvent.seq > seq).order_by(JobEvent.seq)
         ).scalars()
         return [
-            Event(str(e.job_id), e.seq, e.status, e.percent, e.step, e.message, as_utc(e.ts).isoformat()) for e in rows
+            Event(str(e.job_id), e.seq, e.status, e.percent, e.step, e.message, e.ts.isoformat()) for e in rows
         ]
 
 
 def snapshot(job: Job, filename: str | None = None) -> dict:
     """The job's latest state, as the API and the stream send it."""
-    started, finished = as_utc(job.started_at), as_utc(job.finished_at)
+    started, finished = job.started_at, job.finished_at
     return {
         "id": str(job.id),
         "status": job.status,
@@ -444,10 +439,10 @@ def snapshot(job: Job, filename: str | None = None) -> dict:
         "attempts": job.attempts,
         "parameters": job.parameters,
         "filename": filename,
-        "created_at": as_utc(job.created_at).isoformat(),
+        "created_at": job.created_at.isoformat(),
         "started_at": started.isoformat() if started else None,
         "finished_at": finished.isoformat() if finished else None,
-        "heartbeat_at": as_utc(job.heartbeat_at).isoformat() if job.heartbeat_at else None,
+        "heartbeat_at": job.heartbeat_at.isoformat() if job.heartbeat_at else None,
         "duration_seconds": round((finished - started).total_seconds(), 3) if started and finished else None,
         "worker": job.worker,
     }

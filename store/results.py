@@ -12,13 +12,17 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Float, Integer, Text, cast, column, delete, insert, select
+from sqlalchemy import Float, Integer, Text, cast, column, insert, select
 from sqlalchemy.orm import Session
 
 from analysis.errors import RowIssue
+from analysis.fragments import PAIR_COLUMNS
+from analysis.isomers import ISOMER_COLUMNS
+from analysis.logp import LOGP_COLUMNS
+from analysis.oacetyl import OAC_COLUMNS
 from analysis.result import INPUT_COLUMNS, RESULT_COLUMNS, AnalysisResult
 from store.db import Database
-from store.jobs import Event, _parse_id, mark_succeeded
+from store.jobs import Event, delete_results, mark_succeeded, parse_job_id
 from store.models import JobResult, ResultModel, ResultRow
 
 ROW_COLUMNS = [c.name for c in ResultRow.__table__.columns]
@@ -34,7 +38,7 @@ def save_result(db: Database, job_id: uuid.UUID | str, result: AnalysisResult) -
     If the job is no longer running (cancelled meanwhile, or reclaimed), the transition fails,
     the transaction rolls back, and nothing is written.
     """
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     with db.transaction() as session:
         delete_results(session, key)
         session.execute(insert(JobResult), [_result_record(key, result)])
@@ -57,11 +61,6 @@ def save_result(db: Database, job_id: uuid.UUID | str, result: AnalysisResult) -
         counts = result.summary["counts"]
         message = "done: " + ", ".join(f"{counts[s]} {s}" for s in counts if counts[s])
         return mark_succeeded(session, key, message)
-
-
-def delete_results(session: Session, job_id: uuid.UUID) -> None:
-    for table in (ResultRow, ResultModel, JobResult):
-        session.execute(delete(table).where(table.job_id == job_id))
 
 
 def _result_record(job_id: uuid.UUID, result: AnalysisResult) -> dict:
@@ -224,7 +223,7 @@ def read_rows(
     db: Database, job_id: uuid.UUID | str, *, statuses: Iterable[str] = (), extra_columns: list[str] | None = None
 ) -> pd.DataFrame:
     """A job's result rows as the engine's row table (optionally only some statuses)."""
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     names = [name for name in ROW_COLUMNS if name != "job_id"]
     # Untyped columns skip SQLAlchemy's per-value result processing; _as_row_table types them.
     # JSON comes back as text and is parsed once per distinct value (flags repeat a lot).
@@ -288,7 +287,7 @@ def _json(value, cache: dict | None = None):
 
 def load_result(db: Database, job_id: uuid.UUID | str) -> AnalysisResult | None:
     """The stored result of a succeeded job, in the engine's own form (so every export works)."""
-    key = _parse_id(job_id)
+    key = parse_job_id(job_id)
     with db.session() as session:
         stored = session.get(JobResult, key)
         if stored is None:
@@ -304,22 +303,19 @@ def load_result(db: Database, job_id: uuid.UUID | str) -> AnalysisResult | None:
         rows=rows,
         models=models,
         metrics=stored.metrics,
-        fragments=_table(stored.fragments, "analysis.fragments", "PAIR_COLUMNS"),
-        oacetylation=_table(stored.oacetylation, "analysis.oacetyl", "OAC_COLUMNS", ints=("base_row", "series")),
-        isomer_pairs=_table(stored.isomer_pairs, "analysis.isomers", "ISOMER_COLUMNS"),
+        fragments=_table(stored.fragments, PAIR_COLUMNS),
+        oacetylation=_table(stored.oacetylation, OAC_COLUMNS, ints=("base_row", "series")),
+        isomer_pairs=_table(stored.isomer_pairs, ISOMER_COLUMNS),
         issues=[RowIssue(**issue) for issue in stored.invalid_rows],
         summary=stored.summary,
         parameters=stored.parameters,
         provenance=stored.provenance,
         extra_columns=list(stored.extra_columns),
-        logp_checks=_table(stored.logp_checks or {"columns": [], "data": []}, "analysis.logp", "LOGP_COLUMNS"),
+        logp_checks=_table(stored.logp_checks or {"columns": [], "data": []}, LOGP_COLUMNS),
     )
 
 
-def _table(stored: dict, module: str, attribute: str, ints: tuple[str, ...] = ()) -> pd.DataFrame:
-    import importlib
-
-    columns = getattr(importlib.import_module(module), attribute)
+def _table(stored: dict, columns: list[str], ints: tuple[str, ...] = ()) -> pd.DataFrame:
     frame = pd.DataFrame(stored["data"], columns=stored["columns"]).reindex(columns=columns)
     for name in frame.columns:
         if name in ints:

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, Table, delete, func, insert, select, text
-from sqlalchemy.types import DateTime, Float, LargeBinary, Uuid
+from sqlalchemy.types import Float, LargeBinary, Uuid
 
 from store.db import Database
 from store.migrate import current_revision, head_revision, upgrade
-from store.models import TABLES_IN_DEPENDENCY_ORDER, Base
+from store.models import TABLES_IN_DEPENDENCY_ORDER, Base, UTCDateTime
 
 BACKUP_FORMAT = "ganglioside-rt-check-backup"
 BACKUP_VERSION = 1
@@ -64,10 +64,8 @@ def canonical(value, column_type) -> object:
     """A JSON-ready value that is identical for the same data on SQLite and PostgreSQL."""
     if value is None:
         return None
-    if isinstance(column_type, DateTime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(column_type, UTCDateTime):  # read back aware, in UTC
+        return value.isoformat()
     if isinstance(column_type, LargeBinary):
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(column_type, Uuid):
@@ -81,7 +79,7 @@ def decode(value, column_type) -> object:
     """Inverse of `canonical` for loading a backup."""
     if value is None:
         return None
-    if isinstance(column_type, DateTime):
+    if isinstance(column_type, UTCDateTime):
         return dt.datetime.fromisoformat(value)
     if isinstance(column_type, LargeBinary):
         return base64.b64decode(value)
@@ -170,22 +168,13 @@ def copy_database(
             rows = reader.execution_options(yield_per=batch).execute(select(table).order_by(*_order(table)))
             copied = 0
             for chunk in rows.partitions(batch):
-                writer.execute(insert(table), [_as_written(table, row._mapping) for row in chunk])
+                writer.execute(insert(table), [dict(row._mapping) for row in chunk])
                 copied += len(chunk)
                 if on_batch:
                     on_batch(table.name, copied)
         _reset_sequences(writer)
     return _verify(database_report(source), database_report(destination))
 
-
-def _as_written(table: Table, row) -> dict:
-    """SQLite returns naive UTC times; give PostgreSQL aware ones so no server time zone applies."""
-    values = dict(row)
-    for column in table.columns:
-        value = values.get(column.name)
-        if isinstance(column.type, DateTime) and isinstance(value, dt.datetime) and value.tzinfo is None:
-            values[column.name] = value.replace(tzinfo=dt.UTC)
-    return values
 
 
 def _verify(expected: TransferReport, actual: TransferReport) -> TransferReport:

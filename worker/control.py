@@ -28,6 +28,7 @@ from store.jobs import (
     get_job,
     retry_job,
 )
+from store.models import JobStatus
 from worker.progress import Publisher
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class JobControl:
         except TransitionError as exc:
             raise JobConflict(f"job {job_id} is {exc.current}; only queued or running jobs can be cancelled") from None
         self.publisher.publish(event)
-        self.dispatcher.cancel(job.celery_task_id, running=job.status == "running")
+        self.dispatcher.cancel(job.celery_task_id, running=job.status == JobStatus.RUNNING)
         return event
 
     def retry(self, job_id: str | uuid.UUID) -> Event:

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from settings import Settings
 from store.jobs import fail_job, get_job
-from store.models import Job
+from store.models import Job, JobStatus
 from worker import context as worker_context_module
 from worker.context import WorkerContext
 from worker.limits import apply_memory_limit
@@ -130,7 +130,7 @@ class LocalRunner:
 
     def queued(self) -> int:
         with self.context.db.session() as session:
-            return len(session.execute(select(Job.id).where(Job.status == "queued")).all())
+            return len(session.execute(select(Job.id).where(Job.status == JobStatus.QUEUED)).all())
 
     def shutdown(self) -> None:
         self._stop.set()
@@ -158,7 +158,12 @@ class LocalRunner:
             return
         with self._lock:
             taken = set(self._running)
-        query = select(Job.id).where(Job.status == "queued").order_by(Job.created_at, Job.id).limit(free + len(taken))
+        query = (
+            select(Job.id)
+            .where(Job.status == JobStatus.QUEUED)
+            .order_by(Job.created_at, Job.id)
+            .limit(free + len(taken))
+        )
         with self.context.db.session() as session:
             waiting = [str(job_id) for job_id in session.execute(query).scalars()]
         for job_id in [j for j in waiting if j not in taken][:free]:
@@ -180,10 +185,10 @@ class LocalRunner:
             if job is None:
                 continue
             code = item.process.exitcode
-            if job.status == "running" and job.worker == child_name(item.process.pid):
+            if job.status == JobStatus.RUNNING and job.worker == child_name(item.process.pid):
                 how = f"signal {-code}" if code and code < 0 else f"exit code {code}"
                 self._fail(item.job_id, f"worker lost: the analysis process ended ({how})")
-            elif job.status in ("succeeded", "failed"):
+            elif job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
                 threading.Thread(target=self._notify, args=(item.job_id,), daemon=True).start()
 
     def _enforce(self) -> None:
@@ -200,7 +205,7 @@ class LocalRunner:
         statuses = {str(job_id): status for job_id, status in statuses.items()}
         for item in running:
             elapsed = time.monotonic() - item.started
-            if statuses.get(item.job_id, "cancelled") == "cancelled":
+            if statuses.get(item.job_id, JobStatus.CANCELLED) == JobStatus.CANCELLED:
                 item.process.terminate()  # the job is already cancelled (or gone): stop its work
             elif elapsed > self.settings.job_time_limit:
                 item.process.kill()

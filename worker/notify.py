@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import update
 
 from store.jobs import get_job, snapshot
-from store.models import Job, utcnow
+from store.models import Job, JobStatus, utcnow
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,12 @@ def notify_job_finished(context: WorkerContext, job_id: str) -> bool:
     """Send one mail per finished job; a repeated call (a redelivered task) sends nothing."""
     settings = context.settings
     job = get_job(context.db, job_id)
-    if job is None or not job.notify_email or not settings.smtp_url or job.status not in ("succeeded", "failed"):
+    if (
+        job is None
+        or not job.notify_email
+        or not settings.smtp_url
+        or job.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    ):
         return False
     if not _claim_notification(context, job.id):
         return False

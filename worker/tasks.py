@@ -10,6 +10,7 @@ from celery import Task, shared_task
 from celery.exceptions import TimeLimitExceeded
 
 from store.jobs import TransitionError, fail_job, get_job
+from store.models import JobStatus
 from worker.context import worker_context
 from worker.limits import memory_limit
 from worker.runner import TIME_LIMIT_REASON, run_job
@@ -59,7 +60,7 @@ def run_analysis(self, job_id: str) -> str:
         )
     if outcome == "skipped":
         job = get_job(context.db, job_id)
-        if job is not None and job.status == "running":
+        if job is not None and job.status == JobStatus.RUNNING:
             delay, retries = redelivery_policy(settings.stale_job_seconds, settings.job_time_limit)
             raise self.retry(countdown=delay, max_retries=retries)
     if outcome in ("succeeded", "failed"):

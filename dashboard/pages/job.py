@@ -11,11 +11,13 @@ from dashboard.components import error_alert, status_badge
 from dashboard.results_view import build_figure, cached_result, results_view, tab_content, view_choice
 from dashboard.services import services
 from store.jobs import get_job, get_upload
+from store.models import JobStatus
 from worker.control import JobControlError
 
 dash.register_page(__name__, path_template="/jobs/<job_id>", name="Job", title="Job · Ganglioside RT check", nav=False)
 
-ACTIVE = ("queued", "running")
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+ENDED_UNFINISHED = (JobStatus.FAILED, JobStatus.CANCELLED)  # may be retried
 
 
 def layout(job_id: str | None = None, **query):
@@ -32,7 +34,7 @@ def layout(job_id: str | None = None, **query):
         )
     upload = get_upload(found.db, job.upload_id)
     filename = upload.filename if upload else "(file deleted)"
-    succeeded = job.status == "succeeded"
+    succeeded = job.status == JobStatus.SUCCEEDED
     results = None
     if succeeded:
         result = cached_result(found.db, str(job.id), job.event_seq)
@@ -64,7 +66,7 @@ def layout(job_id: str | None = None, **query):
                         id=ids.RETRY_BUTTON,
                         color="outline-primary",
                         size="sm",
-                        style={} if job.status in ("failed", "cancelled") else {"display": "none"},
+                        style={} if job.status in ENDED_UNFINISHED else {"display": "none"},
                     ),
                 ],
                 className="mb-2",
@@ -93,9 +95,9 @@ def layout(job_id: str | None = None, **query):
 
 
 def _failure_alert(job):
-    if job.status == "failed":
+    if job.status == JobStatus.FAILED:
         return dbc.Alert([html.B("The analysis failed: "), job.error or job.progress_message], color="danger")
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         return dbc.Alert("This job was cancelled.", color="secondary")
     return None
 
@@ -145,11 +147,11 @@ def show_outcome(events, job_id, shown):
     filename = upload.filename if upload else "(file deleted)"
     title = [filename, " ", status_badge(job.status)]
     hide, show = {"display": "none"}, {}
-    buttons = (show if job.status in ACTIVE else hide, show if job.status in ("failed", "cancelled") else hide)
-    if job.status == "succeeded" and not shown:
+    buttons = (show if job.status in ACTIVE else hide, show if job.status in ENDED_UNFINISHED else hide)
+    if job.status == JobStatus.SUCCEEDED and not shown:
         result = cached_result(found.db, job_id, job.event_seq)
         return results_view(job, result, filename, {}), hide, None, title, *buttons
-    if job.status in ("failed", "cancelled"):
+    if job.status in ENDED_UNFINISHED:
         return no_update, show, _failure_alert(job), title, *buttons
     if job.status in ACTIVE:  # queued or running (again, after a retry): the bar, no old alert
         return no_update, show, None, title, *buttons

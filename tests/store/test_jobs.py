@@ -271,3 +271,19 @@ def test_staged_uploads_become_jobs_and_unused_ones_are_cleaned_up(database):
     assert remaining == {used}
     with pytest.raises(LookupError, match="upload again"):
         create_job_for_upload(database, unused, parameters={})
+
+
+def test_times_come_back_in_utc_and_a_time_without_a_zone_is_refused(database):
+    job_id = new_job(database, TINY).id
+    two_hours_east = dt.timezone(dt.timedelta(hours=2))
+    with database.transaction() as session:
+        session.execute(
+            update(Job).where(Job.id == job_id).values(created_at=dt.datetime(2026, 3, 1, 14, tzinfo=two_hours_east))
+        )
+    job = get_job(database, job_id)
+    assert job.created_at == dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    assert job.created_at.utcoffset() == dt.timedelta(0)
+    assert all(event.ts.endswith("+00:00") for event in events_after(database, job_id, 0))
+    with pytest.raises(Exception, match="without a time zone"), database.transaction() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(created_at=dt.datetime(2026, 3, 1, 12)))
+    assert get_job(database, job_id).created_at == dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
