@@ -57,6 +57,16 @@ class Settings(BaseSettings):
             return [str(item).strip().rstrip("/") for item in items if str(item).strip()]
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_driver(cls, value: str) -> str:
+        """PostgreSQL URLs use the psycopg 3 driver; `postgresql://`, `postgres://` and
+        `postgresql+psycopg2://` (older configurations) are read as such."""
+        scheme, separator, rest = value.strip().partition("://")
+        if separator and scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
+            return f"postgresql+psycopg://{rest}"
+        return value.strip()
+
     @field_validator("url_prefix")
     @classmethod
     def _normalise_prefix(cls, value: str) -> str:

@@ -1,6 +1,6 @@
 """Persisting and reading results: 100,000 rows on SQLite and PostgreSQL.
 
-    python benchmarks/store.py [--rows 100000] [--postgres postgresql+psycopg2://postgres@127.0.0.1:5432/postgres]
+    python benchmarks/store.py [--rows 100000] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Writes one analysed synthetic extract as a finished job (rows, models, rule tables and the
 status change in one transaction), then reads the job's outlier rows back, as the results
@@ -57,7 +57,7 @@ def measure(url: str, result, content: bytes) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     content = generate_extract(args.rows, seed=0).to_csv_bytes()
     result = run_file(content, filename="synthetic.csv")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import json
 import math
 import uuid
@@ -157,66 +154,17 @@ def _insert_rows(session: Session, job_id: uuid.UUID, rows: pd.DataFrame, extra_
         cursor.close()
 
 
-# Marks NULL in the COPY stream (quoting cannot: Python's csv quotes None too). A cell whose
-# whole text is this marker is refused rather than silently stored as NULL.
-COPY_NULL = "\x1fNULL\x1f"
-
-
 def _copy_rows(connection, columns: dict[str, list]) -> None:
-    """PostgreSQL COPY, streamed: CSV for the next block is formatted here while the server is
-    still parsing the previous one, so the two costs overlap instead of adding up."""
-    if any(COPY_NULL in values for values in columns.values()):
-        raise ValueError("a cell holds the reserved NULL marker")
-    rows = zip(*([COPY_NULL if v is None else v for v in columns[name]] for name in ROW_COLUMNS), strict=True)
-
-    def blocks():
-        while True:
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(itertools.islice(rows, COPY_BLOCK_ROWS))
-            text = buffer.getvalue()
-            if not text:
-                return
-            yield text
-
+    """PostgreSQL COPY through psycopg's own row writer: it escapes every value and writes None
+    as NULL, and sends the data in blocks while rows are still being formatted."""
+    statement = f"COPY result_rows ({', '.join(ROW_COLUMNS)}) FROM STDIN"
     cursor = connection.connection.dbapi_connection.cursor()
     try:
-        cursor.copy_expert(
-            f"COPY result_rows ({', '.join(ROW_COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL '{COPY_NULL}')",
-            _TextStream(blocks()),
-            size=1 << 16,
-        )
+        with cursor.copy(statement) as copy:
+            for row in zip(*(columns[name] for name in ROW_COLUMNS), strict=True):
+                copy.write_row(row)
     finally:
         cursor.close()
-
-
-COPY_BLOCK_ROWS = 5_000
-
-
-class _TextStream(io.TextIOBase):
-    """A readable text file over an iterator of strings, read as the consumer asks."""
-
-    def __init__(self, chunks) -> None:
-        self._chunks = iter(chunks)
-        self._current = ""
-        self._offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> str:
-        parts: list[str] = []
-        wanted = size if size >= 0 else float("inf")
-        while wanted > 0:
-            if self._offset >= len(self._current):
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    break
-                self._current, self._offset = chunk, 0
-            piece = self._current[self._offset : self._offset + wanted] if size >= 0 else self._current[self._offset :]
-            self._offset += len(piece)
-            wanted -= len(piece)
-            parts.append(piece)
-        return "".join(parts)
 
 
 def read_rows(
@@ -275,7 +223,7 @@ def _as_row_table(raw: dict[str, tuple], extra_columns: list[str]) -> pd.DataFra
 
 
 def _json(value, cache: dict | None = None):
-    """SQLite hands back JSON as text, psycopg2 already parsed; repeated texts are parsed once."""
+    """SQLite hands back JSON as text, psycopg already parsed; repeated texts are parsed once."""
     if not isinstance(value, str):
         return value
     if cache is None:

@@ -53,7 +53,7 @@ def postgres_admin_url():
             services.unavailable(f"TEST_POSTGRES_URL {configured} is not reachable")
         yield configured
         return
-    local = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    local = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     if services.port_open("127.0.0.1", 5432) and services.postgres_reachable(local):
         yield local
         return

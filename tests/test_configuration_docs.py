@@ -158,7 +158,7 @@ def test_the_documented_secret_length_is_enforced_in_production(app_rows, clean_
     match = re.search(r"at least (\d+) characters in production", app_rows["SECRET_KEY"]["Allowed values"])
     assert match, app_rows["SECRET_KEY"]
     length = int(match[1])
-    values = {"app_env": "production", "database_url": "postgresql+psycopg2://u:p@db/rtcheck"}
+    values = {"app_env": "production", "database_url": "postgresql+psycopg://u:p@db/rtcheck"}
     assert Settings(_env_file=None, secret_key="k" * length, **values).secret_key == "k" * length
     with pytest.raises(ValidationError, match="SECRET_KEY"):
         Settings(_env_file=None, secret_key="k" * (length - 1), **values)

@@ -290,7 +290,7 @@ def test_application_environment_is_accepted_by_settings(config, monkeypatch):
         monkeypatch.setenv(name, "" if value is None else str(value))
     settings = Settings(_env_file=None)
     assert settings.app_env == "production"
-    assert settings.database_url.startswith("postgresql+psycopg2://") and "@postgres:5432/" in settings.database_url
+    assert settings.database_url.startswith("postgresql+psycopg://") and "@postgres:5432/" in settings.database_url
     assert settings.redis_url == "redis://redis:6379/0"
     assert settings.allowed_origins == []
     assert settings.log_format == "json"

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from settings import DEVELOPMENT_SECRET, Settings, redact
 
 STRONG = "k" * 40
-POSTGRES = "postgresql+psycopg2://rtcheck:secret@db:5432/rtcheck"
+POSTGRES = "postgresql+psycopg://rtcheck:secret@db:5432/rtcheck"
 
 
 def test_embedded_defaults_need_nothing(tmp_path):
@@ -76,3 +76,16 @@ def test_the_stale_limit_must_leave_room_for_missed_heartbeats():
     with pytest.raises(ValidationError, match="STALE_JOB_SECONDS"):
         Settings(_env_file=None, heartbeat_seconds=10, stale_job_seconds=20)
     assert Settings(_env_file=None, heartbeat_seconds=10, stale_job_seconds=30).stale_job_seconds == 30
+
+
+@pytest.mark.parametrize(
+    "given",
+    [POSTGRES, "postgresql://rtcheck:secret@db:5432/rtcheck", "postgresql+psycopg2://rtcheck:secret@db:5432/rtcheck"],
+)
+def test_postgresql_urls_of_any_spelling_use_the_psycopg_driver(given, tmp_path):
+    assert Settings(database_url=given, data_dir=tmp_path, _env_file=None).database_url == POSTGRES
+
+
+def test_other_database_urls_are_kept_as_given(tmp_path):
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    assert Settings(database_url=url, data_dir=tmp_path, _env_file=None).database_url == url

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
 from analysis.export import to_csv_bytes, to_json_bytes, to_xlsx_bytes
+from analysis.pipeline import run_file
 from store import results as results_module
 from store.jobs import claim_job, get_job
 from store.models import JobResult, ResultRow
@@ -97,27 +100,20 @@ def test_rerun_replaces_results(database, porcine_csv):
         assert count.scalar_one() == 323
 
 
-def test_rows_streamed_in_many_blocks_read_back_identically(database, porcine_csv, monkeypatch):
-    """PostgreSQL receives rows in blocks; block edges must not lose or split a row."""
-    monkeypatch.setattr(results_module, "COPY_BLOCK_ROWS", 17)
-    job, result = finished_job(database, porcine_csv.read_bytes())
-    assert to_csv_bytes(load_result(database, job.id)) == to_csv_bytes(result)
-
-
-def test_text_stream_returns_exactly_what_it_was_given():
-    chunks = ["abc", "", "defgh", "i" * 100, "j"]
-    stream = results_module._TextStream(chunks)
-    pieces = []
-    while piece := stream.read(7):
-        assert len(piece) <= 7
-        pieces.append(piece)
-    assert "".join(pieces) == "".join(chunks)
-    assert results_module._TextStream(chunks).read() == "".join(chunks)
-
-
-def test_copy_refuses_a_cell_that_spells_the_null_marker():
-    """Such a cell would silently be stored as NULL, so the write is refused before it starts."""
-    columns = {name: [None] for name in results_module.ROW_COLUMNS}
-    columns["reason"] = [results_module.COPY_NULL]
-    with pytest.raises(ValueError, match="NULL marker"):
-        results_module._copy_rows(connection=None, columns=columns)
+def test_text_that_looks_like_copy_syntax_reads_back_as_written(database, porcine_csv):
+    """Names and reasons go through COPY on PostgreSQL: tabs, newlines, backslashes and the text
+    `\\N` (COPY's NULL) must come back as themselves, and a missing value as missing."""
+    content = porcine_csv.read_bytes()
+    result = run_file(content, filename="porcine.csv")
+    tricky = ["a\tb", "two\nlines", "back\\slash", "\\N", "", 'quote " and , comma', "α-GD1"]
+    rows = result.rows.copy()
+    rows.loc[: len(tricky) - 1, "reason"] = tricky
+    rows.loc[: len(tricky) - 1, "isomer_group"] = tricky
+    rows.loc[len(tricky), "isomer_group"] = None
+    job = new_job(database, content)
+    claim_job(database, job.id, worker="w", stale_after_seconds=60)
+    save_result(database, job.id, dataclasses.replace(result, rows=rows))
+    stored = read_rows(database, job.id)
+    assert stored["reason"].tolist()[: len(tricky)] == tricky
+    assert stored["isomer_group"].tolist()[: len(tricky)] == tricky
+    assert pd.isna(stored["isomer_group"].iloc[len(tricky)])
