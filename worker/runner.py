@@ -7,6 +7,8 @@ import threading
 import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from analysis.errors import InputError
 from analysis.params import Parameters
@@ -48,6 +50,34 @@ def memory_reason() -> str:
         "split the table, or raise the limit"
         if limit
         else "the machine ran out of memory for this analysis; split the table"
+    )
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """A lost or refused connection (server restarting, network gone), not a wrong statement."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _log_outage(state) -> None:
+    log.warning(
+        "database unreachable (%s); trying again in %.1f s",
+        state.outcome.exception(),
+        state.next_action.sleep if state.next_action else 0,
+    )
+
+
+def through_outages(seconds: float) -> Retrying:
+    """Calls made through this are tried again, with growing pauses, while the database cannot
+    be reached, for up to `seconds`; then the last error is raised. Every job write is one
+    transaction (a retried write happens once or not at all)."""
+    return Retrying(
+        retry=retry_if_exception(_database_unreachable),
+        stop=stop_after_delay(seconds),
+        wait=wait_exponential(multiplier=0.25, max=4),
+        before_sleep=_log_outage,
+        reraise=True,
     )
 
 
@@ -93,30 +123,33 @@ def run_job(
     """
     key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
     context = {"job_id": str(key)}
-    claimed = claim_job(db, key, worker=worker, task_id=task_id, stale_after_seconds=stale_after_seconds)
+    # A database outage shorter than half the stale limit is ridden out: the heartbeat is
+    # missed meanwhile, and past the stale limit the job would be taken as dead.
+    retrying = through_outages(stale_after_seconds / 2)
+    claimed = retrying(claim_job, db, key, worker=worker, task_id=task_id, stale_after_seconds=stale_after_seconds)
     if claimed is None:
-        job = get_job(db, key)
+        job = retrying(get_job, db, key)
         log.info("job not claimed (status %s)", job.status if job else "unknown", extra=context)
         return "skipped"
     publisher.publish(claimed)
-    log.info("job started on %s (attempt %s)", worker, get_job(db, key).attempts, extra=context)
+    log.info("job started on %s (attempt %s)", worker, retrying(get_job, db, key).attempts, extra=context)
 
     def progress(percent: int, step: str, message: str) -> None:
-        event = record_progress(db, key, percent, step, message)
+        event = retrying(record_progress, db, key, percent, step, message)
         if event is None:
             raise JobCancelled(step)
         publisher.publish(event)
 
     try:
         with Heartbeat(db, key, heartbeat_seconds):
-            job = get_job(db, key)
-            upload = get_upload(db, job.upload_id)
+            job = retrying(get_job, db, key)
+            upload = retrying(get_upload, db, job.upload_id)
             params = Parameters.from_mapping(job.parameters)
             result = run_file(
                 upload.content, filename=upload.filename, params=params, progress=progress, max_bytes=None
             )
             progress(90, "saving", f"saving {len(result.rows):,} rows")
-            finished = save_result(db, key, result)
+            finished = retrying(save_result, db, key, result)
         publisher.publish(finished)
         log.info("job succeeded: %s", finished.message, extra=context)
         return "succeeded"
@@ -124,20 +157,20 @@ def run_job(
         log.info("job stopped: it was cancelled or taken over while running", extra=context)
         return "cancelled"
     except InputError as exc:
-        return _fail(db, key, publisher, exc.message, context)
+        return _fail(retrying, db, key, publisher, exc.message, context)
     except (SoftTimeLimitExceeded, TimeLimitReached):
-        return _fail(db, key, publisher, TIME_LIMIT_REASON, context)
+        return _fail(retrying, db, key, publisher, TIME_LIMIT_REASON, context)
     except MemoryError:
         pass  # failed below, once the traceback and the arrays it holds are gone
     except Exception as exc:
         log.exception("job failed with an unexpected error", extra=context)
-        return _fail(db, key, publisher, f"internal error: {type(exc).__name__}: {exc}", context)
-    return _fail(db, key, publisher, memory_reason(), context)
+        return _fail(retrying, db, key, publisher, f"internal error: {type(exc).__name__}: {exc}", context)
+    return _fail(retrying, db, key, publisher, memory_reason(), context)
 
 
-def _fail(db: Database, key: uuid.UUID, publisher: Publisher, reason: str, context: dict) -> str:
+def _fail(retrying: Retrying, db: Database, key: uuid.UUID, publisher: Publisher, reason: str, context: dict) -> str:
     try:
-        publisher.publish(fail_job(db, key, reason))
+        publisher.publish(retrying(fail_job, db, key, reason))
     except TransitionError:
         return "cancelled"
     log.warning("job failed: %s", reason, extra=context)

@@ -11,8 +11,10 @@ import pytest
 import redis
 import requests
 import websocket
+from sqlalchemy import func, select
 
 from store.jobs import events_after, get_job
+from store.models import ResultRow
 from tests.services import wait_until
 from tests.stack import control, pause, read_stream, slow_job_input, submit, wait_for_status
 from tests.worker.conftest import fresh_stack
@@ -136,3 +138,42 @@ def test_a_queued_job_whose_task_redis_lost_runs_after_reconciliation(postgres_a
         assert stack.celery.send_task(RECONCILE_JOBS, kwargs={"older_than_seconds": 0}).get(timeout=30) == 1
         assert wait_for_status(stack.live.url, job_id, timeout=120)["status"] == "succeeded"
         assert stack.celery.send_task(RECONCILE_JOBS, kwargs={"older_than_seconds": 0}).get(timeout=30) == 0
+
+
+@pytest.fixture
+def stoppable_postgres():
+    """A PostgreSQL of this test's own, so it can be stopped under a running job."""
+    from tests import services
+
+    try:
+        server = services.start_private_postgres()
+    except RuntimeError as exc:
+        services.unavailable(str(exc))
+    if server is None:
+        services.unavailable("initdb/pg_ctl not installed (apt-get install postgresql)")
+    yield server
+    server.remove()
+
+
+def test_a_database_outage_of_twenty_seconds_mid_job_is_ridden_out_and_the_result_saved_once(
+    stoppable_postgres, private_redis, tmp_path
+):
+    server = stoppable_postgres
+    with fresh_stack(server.url, private_redis.url, tmp_path, label="outage", stale_job_seconds=60) as stack:
+        content = slow_job_input(120_000)
+        job_id = submit(stack.live.url, content, "outage.csv").json()["id"]
+        assert wait_for_status(stack.live.url, job_id, statuses=("running",), timeout=60)
+        stoppable_postgres.stop()  # fast shutdown: every connection is cut
+        pause(20)
+        stoppable_postgres.start()
+        state = wait_for_status(stack.live.url, job_id, timeout=180)
+        log = stack.workers[0].tail(400)
+        assert state["status"] == "succeeded", log
+        assert "database unreachable" in log  # the outage did fall inside the job
+        job = get_job(stack.db, job_id)
+        assert job.attempts == 1
+        events = events_after(stack.db, job_id, 0)
+        assert [e.status for e in events].count("succeeded") == 1
+        with stack.db.session() as session:
+            stored = session.execute(select(func.count()).select_from(ResultRow).where(ResultRow.job_id == job.id))
+            assert stored.scalar_one() == 120_000
