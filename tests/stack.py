@@ -62,13 +62,24 @@ class CeleryWorker:
     """`celery -A <app> worker` as a subprocess group, with its log in a file."""
 
     def __init__(
-        self, env: dict, log_path: Path, *, concurrency: int = 2, app: str = "app:celery_app", name: str = "test"
+        self,
+        env: dict,
+        log_path: Path,
+        *,
+        concurrency: int = 2,
+        app: str = "app:celery_app",
+        name: str = "test",
+        queues: str = "analyses,control",
+        pool: str = "prefork",
     ) -> None:
         self.env, self.log_path, self.concurrency, self.app, self.name = env, log_path, concurrency, app, name
+        self.queues, self.pool = queues, pool
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> CeleryWorker:
-        command = celery_worker_command(self.app, concurrency=self.concurrency, name=self.name)
+        command = celery_worker_command(
+            self.app, queues=self.queues, concurrency=self.concurrency, pool=self.pool, name=self.name
+        )
         self.process = spawn(command, self.env, self.log_path)
         if not wait_until(lambda: b" ready." in self.log_path.read_bytes() or self.process.poll() is not None, timeout):
             raise RuntimeError(f"celery worker did not start:\n{self.tail()}")

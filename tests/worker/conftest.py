@@ -28,13 +28,15 @@ class Stack:
     workers: list
     tmp: object
 
-    def start_worker(self, concurrency: int = 2, name: str = "extra") -> CeleryWorker:
+    def start_worker(self, concurrency: int = 2, name: str = "extra", **options) -> CeleryWorker:
+        """A worker (`options`: `queues`, `pool`), by default on both queues with a prefork pool."""
         worker = CeleryWorker(
             stack_env(self.values),
             self.tmp / f"worker-{uuid.uuid4().hex[:6]}.log",
             concurrency=concurrency,
             app="tests.worker.faulty_app:celery_app",
             name=name,
+            **options,
         ).start()
         self.workers.append(worker)
         return worker

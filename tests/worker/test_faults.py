@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -11,10 +12,10 @@ import pytest
 import redis
 import requests
 import websocket
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from store.jobs import events_after, get_job
-from store.models import ResultRow
+from store.jobs import claim_job, events_after, get_job
+from store.models import Job, ResultRow, utcnow
 from tests.services import wait_until
 from tests.stack import control, pause, read_stream, slow_job_input, submit, wait_for_status
 from tests.worker.conftest import fresh_stack
@@ -177,3 +178,22 @@ def test_a_database_outage_of_twenty_seconds_mid_job_is_ridden_out_and_the_resul
         with stack.db.session() as session:
             stored = session.execute(select(func.count()).select_from(ResultRow).where(ResultRow.job_id == job.id))
             assert stored.scalar_one() == 120_000
+
+
+def test_with_every_analysis_worker_busy_a_dead_job_is_still_failed(postgres_admin_url, private_redis, tmp_path):
+    """The stale-job check runs on the control queue, so it never waits behind analyses."""
+    with fresh_stack(postgres_admin_url, private_redis.url, tmp_path, label="busy", with_worker=False) as stack:
+        stack.start_worker(1, name="analyses", queues="analyses")
+        stack.start_worker(2, name="control", queues="control", pool="threads")
+        content = slow_job_input()
+        busy = [submit(stack.live.url, content, f"busy{i}.csv").json()["id"] for i in range(2)]
+        assert wait_for_status(stack.live.url, busy[0], statuses=("running",), timeout=60)
+        dead = submit(stack.live.url, slow_job_input(2_000), "dead.csv").json()["id"]
+        claim_job(stack.db, dead, worker="gone:1", stale_after_seconds=60)  # its worker then died
+        with stack.db.transaction() as session:
+            old = utcnow() - dt.timedelta(seconds=stack.settings.stale_job_seconds + 1)
+            session.execute(update(Job).where(Job.id == get_job(stack.db, dead).id).values(heartbeat_at=old))
+        assert stack.celery.send_task(FAIL_STALE_JOBS).get(timeout=30) == 1  # as beat sends it
+        failed = get_job(stack.db, dead)
+        assert failed.status == "failed" and "worker lost" in failed.error
+        assert [get_job(stack.db, job).status for job in busy] == ["running", "queued"]  # still busy
