@@ -30,6 +30,7 @@ benchmarks: $(DEV_STAMP)
 	$(BIN)/python benchmarks/model_choice.py
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python benchmarks/sockets.py
 	$(BIN)/python benchmarks/dashboard.py
 
 screenshots: $(DEV_STAMP)

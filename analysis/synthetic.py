@@ -430,3 +430,24 @@ def _make_fragments(peaks: pd.DataFrame, rng: np.random.Generator, n_fragments: 
     fragments["name"] = fragments["true_name"]
     fragments["_id"] = -1 - np.arange(len(fragments))
     return fragments
+
+
+def crowded_table(rows: int, seed: int = 1, names: int = 48) -> bytes:
+    """A valid but degenerate table: `rows` peaks of a few names on whole-minute RTs (5–8 min).
+
+    Every peak co-elutes with hundreds of others of the same composition, the worst case for
+    the pairwise searches (fragments, isomers, O-acetylation). Used by the memory tests and the
+    engine benchmark; it has no known truth.
+    """
+    chosen = generate_extract(300, seed=0).table["Name"].drop_duplicates().head(names).tolist()
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame(
+        {
+            "Name": rng.choice(chosen, rows),
+            "RT": rng.integers(5, 9, rows).astype(float),
+            "Volume": rng.integers(1000, 10**6, rows),
+            "Log P": 2.0,
+            "Anchor": rng.choice(["T", "F"], rows),
+        }
+    )
+    return table.to_csv(index=False).encode()

@@ -1,6 +1,7 @@
 """Engine speed, memory and accuracy figures.
 
     python benchmarks/engine.py [--sizes 1000,10000,100000,1000000] [--repeat 30]
+        [--crowded-sizes 10000,100000,1000000] [--parts sample,truth,scaling,crowded]
 
 1. The real sample: wall time of read + validate + analyse in process after import (median
    of --repeat runs after one warm-up), LOO RMSEP over anchors, Q², LOHGO RMSEP, and the
@@ -8,6 +9,8 @@
 2. Scaling on the synthetic generator: each size runs in a fresh process that reads a CSV
    written beforehand, so the time is a cold run (no cached names) and the peak resident
    memory is the engine's own (ru_maxrss of that process; the import baseline is shown too).
+3. The same on crowded tables (`analysis.synthetic.crowded_table`: few names on whole
+   minutes), the worst case for the pairwise searches.
 """
 
 from __future__ import annotations
@@ -143,15 +146,16 @@ def synthetic_truth(sizes: list[int], seeds: range, offset_size: int = 600) -> N
         )
 
 
-def scaling(sizes: list[int]) -> None:
-    from analysis.synthetic import generate_extract
+def scaling(sizes: list[int], crowded: bool = False) -> None:
+    from analysis.synthetic import crowded_table, generate_extract
 
-    print("\nscaling (synthetic extracts, cold run in a fresh process)")
+    kind = "crowded tables (48 names on whole minutes)" if crowded else "synthetic extracts"
+    print(f"\nscaling ({kind}, cold run in a fresh process)")
     print(f"{'rows':>10s} {'seconds':>8s} {'µs/row':>7s} {'peak RSS MB':>11s} {'(import)':>8s}  slowest steps")
     with tempfile.TemporaryDirectory() as directory:
         for size in sizes:
             path = Path(directory) / f"extract-{size}.csv"
-            path.write_bytes(generate_extract(size, seed=0).to_csv_bytes())
+            path.write_bytes(crowded_table(size) if crowded else generate_extract(size, seed=0).to_csv_bytes())
             output = subprocess.run(
                 [sys.executable, __file__, "--one", str(path)], capture_output=True, text=True, check=True
             ).stdout
@@ -170,15 +174,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--crowded-sizes", default="10000,100000,1000000", help="sizes of crowded tables")
     parser.add_argument("--truth-sizes", default="300,10000", help="sizes for the known-truth figures")
+    parser.add_argument("--parts", default="sample,truth,scaling,crowded", help="which figures to print")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         one_size(args.one)
         return
-    sample_figures(args.data, args.repeat)
-    synthetic_truth([int(s) for s in args.truth_sizes.split(",") if s], range(6))
-    scaling([int(s) for s in args.sizes.split(",") if s])
+    parts = set(args.parts.split(","))
+    if "sample" in parts:
+        sample_figures(args.data, args.repeat)
+    if "truth" in parts:
+        synthetic_truth([int(s) for s in args.truth_sizes.split(",") if s], range(6))
+    if "scaling" in parts:
+        scaling([int(s) for s in args.sizes.split(",") if s])
+    if "crowded" in parts:
+        scaling([int(s) for s in args.crowded_sizes.split(",") if s], crowded=True)
 
 
 if __name__ == "__main__":

@@ -129,10 +129,16 @@ def download(data: bytes, mimetype: str, job, extension: str) -> Response:
 
 
 @api.get("/jobs/<job_id>/results")
-@api.get("/jobs/<job_id>/results.json")
 def results_json(job_id: str):
     _, result = finished_result(job_id)
     return Response(to_json_bytes(result), mimetype="application/json")
+
+
+@api.get("/jobs/<job_id>/results.json")
+def results_json_file(job_id: str):
+    """The same document as a file named after the input, like the CSV and XLSX downloads."""
+    job, result = finished_result(job_id)
+    return download(to_json_bytes(result), "application/json", job, "json")
 
 
 @api.get("/jobs/<job_id>/results.csv")

@@ -165,7 +165,7 @@ def document(prefix: str = "/") -> dict:
     }
     for suffix, media, description in (
         ("", "application/json", "The result document (JSON)."),
-        (".json", "application/json", "The result document (JSON)."),
+        (".json", "application/json", "The result document (JSON), as a download named after the input file."),
         (".csv", "text/csv", "The per-row table as CSV."),
         (
             ".xlsx",

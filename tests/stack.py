@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -169,8 +170,10 @@ def read_stream(ws_url: str, job_id: str, timeout: float = 120, origin: str | No
         connection.close()
 
 
+@functools.lru_cache(maxsize=8)
 def slow_job_input(rows: int = 80_000) -> bytes:
-    """A generated extract large enough that its analysis takes several seconds."""
+    """A generated extract large enough that its analysis takes several seconds (made once per
+    size and test process: the same bytes every time)."""
     from analysis.synthetic import generate_extract
 
     return generate_extract(rows, seed=11).to_csv_bytes()

@@ -48,15 +48,9 @@ def test_failed_candidates_of_one_composition_are_summarised_not_listed_one_by_o
 
 MEASURE = """
 import json, resource, sys
-import numpy as np, pandas as pd
 from analysis.pipeline import run_file
-from analysis.synthetic import generate_extract
-n = int(sys.argv[1])
-names = generate_extract(300, seed=0).table["Name"].drop_duplicates().head(48).tolist()
-rng = np.random.default_rng(1)
-table = pd.DataFrame({"Name": rng.choice(names, n), "RT": rng.integers(5, 9, n).astype(float),
-                      "Volume": rng.integers(1000, 10**6, n), "Log P": 2.0, "Anchor": rng.choice(["T", "F"], n)})
-result = run_file(table.to_csv(index=False).encode(), filename="crowded.csv")
+from analysis.synthetic import crowded_table
+result = run_file(crowded_table(int(sys.argv[1])), filename="crowded.csv")
 print(json.dumps({"rows": len(result.rows), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_sample_from_upload_to_results_and_downloads(app_server, page, porcine_c
     wait_for_grid(page, "rows-grid")
     row = click_first_point(page)
     assert wait_until(lambda: selected_rows(page, "rows-grid") == [row], 15)
-    # Downloads open and hold every row.
+    # Downloads open, hold every row, and are named after the input file.
     with page.expect_download() as csv_download:
         page.click("a[href$='results.csv']")
     csv = pd.read_csv(csv_download.value.path())
@@ -104,6 +105,11 @@ def test_sample_from_upload_to_results_and_downloads(app_server, page, porcine_c
         page.click("a[href$='results.xlsx']")
     workbook = openpyxl.load_workbook(io.BytesIO(Path(xlsx_download.value.path()).read_bytes()), read_only=True)
     assert workbook["rows"].max_row == 324
+    with page.expect_download() as json_download:
+        page.click("a[href$='results.json']")
+    assert len(json.loads(Path(json_download.value.path()).read_bytes())["rows"]) == 323
+    names = [d.value.suggested_filename for d in (csv_download, xlsx_download, json_download)]
+    assert names == [f"porcine_brain_gangliosides-rt-check.{kind}" for kind in ("csv", "xlsx", "json")]
 
 
 def click_first_point(page) -> int:
@@ -204,7 +210,7 @@ def test_two_jobs_at_once_show_live_on_the_jobs_page(app_server, page, porcine_c
 
 
 def test_the_page_survives_its_socket_being_cut(app_server, page, tmp_path):
-    content = generate_extract(100_000, seed=9).to_csv_bytes()  # several seconds: time to watch it run
+    content = generate_extract(50_000, seed=9).to_csv_bytes()  # several seconds: time to watch it run
     job_id = requests.post(f"{app_server.url}/api/jobs", files={"file": ("long.csv", content)}, timeout=120).json()[
         "id"
     ]

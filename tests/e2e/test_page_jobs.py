@@ -37,7 +37,7 @@ def analyse_from_page(app_server, page, paths: list) -> list[str]:
 
 def test_a_page_job_whose_analysis_process_is_killed_does_not_stay_running(app_server, page, tmp_path):
     slow = tmp_path / "slow.csv"
-    slow.write_bytes(slow_job_input(150_000))
+    slow.write_bytes(slow_job_input(60_000))
     (job_id,) = analyse_from_page(app_server, page, [slow])
     running = wait_for_status(app_server.url, job_id, statuses=("running",), timeout=60)
     os.kill(int(running["worker"].rsplit(":", 1)[1]), signal.SIGKILL)

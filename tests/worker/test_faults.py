@@ -161,7 +161,7 @@ def test_a_database_outage_of_twenty_seconds_mid_job_is_ridden_out_and_the_resul
 ):
     server = stoppable_postgres
     with fresh_stack(server.url, private_redis.url, tmp_path, label="outage", stale_job_seconds=60) as stack:
-        content = slow_job_input(120_000)
+        content = slow_job_input(40_000)
         job_id = submit(stack.live.url, content, "outage.csv").json()["id"]
         assert wait_for_status(stack.live.url, job_id, statuses=("running",), timeout=60)
         stoppable_postgres.stop()  # fast shutdown: every connection is cut
@@ -177,7 +177,7 @@ def test_a_database_outage_of_twenty_seconds_mid_job_is_ridden_out_and_the_resul
         assert [e.status for e in events].count("succeeded") == 1
         with stack.db.session() as session:
             stored = session.execute(select(func.count()).select_from(ResultRow).where(ResultRow.job_id == job.id))
-            assert stored.scalar_one() == 120_000
+            assert stored.scalar_one() == 40_000
 
 
 def test_with_every_analysis_worker_busy_a_dead_job_is_still_failed(postgres_admin_url, private_redis, tmp_path):

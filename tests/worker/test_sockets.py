@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 import websocket
@@ -42,9 +40,7 @@ def test_idle_sockets_beyond_the_cap_are_refused_and_http_keeps_answering(live):
     sockets = [open_socket(live) for _ in range(20)]  # one client, many idle sockets
     held = [s for s in sockets if s is not None]
     assert len(held) == 4  # WS_MAX_PER_CLIENT
-    started = time.perf_counter()
-    assert requests.get(f"{live.url}/api/health", timeout=5).status_code == 200
-    assert time.perf_counter() - started < 1.0
+    assert requests.get(f"{live.url}/api/health", timeout=5).status_code == 200  # a thread is free for it
     held.pop().close()  # a slot comes free once its socket has closed
 
     def reopened() -> bool:
