@@ -341,7 +341,8 @@ def generate_extract(
         {
             "Name": table["name"],
             "RT": np.round(table["rt"], 3),
-            "Volume": np.round(table["volume"]).astype(np.int64),
+            # a volume is a positive count: a tiny fragment (rare above 10^5 rows) is 1, not 0
+            "Volume": np.maximum(np.round(table["volume"]), 1).astype(np.int64),
             "Log P": table["log_p"],
             "Anchor": np.where(table["anchor"], "T", "F"),
         }
