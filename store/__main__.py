@@ -1,4 +1,4 @@
-"""`python -m store`: upgrade, downgrade, copy, dump, load and cleanup.
+"""`python -m store`: upgrade, downgrade, copy, dump, load, cleanup, users and tokens.
 
 The database URL defaults to DATABASE_URL (settings.py); every command takes --url.
 Exit codes: 0 success, 1 verification failed or the data could not be moved, 2 bad usage.
@@ -7,15 +7,18 @@ Exit codes: 0 success, 1 verification failed or the data could not be moved, 2 b
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from settings import get_settings, redact
+from store import accounts
 from store.db import Database
 from store.jobs import cleanup_old_jobs
 from store.migrate import current_revision, downgrade, head_revision, upgrade
+from store.models import ROLES as ROLE_CHOICES
 from store.transfer import TransferError, copy_database, dump_database, load_database
 
 
@@ -46,7 +49,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     cleanup = with_url(commands.add_parser("cleanup", help="delete finished jobs older than a number of days"))
     cleanup.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+
+    users = commands.add_parser("users", help="accounts: add, list, disable, enable, set-role, set-group, set-password")
+    user_commands = users.add_subparsers(dest="action", required=True)
+    add = with_url(user_commands.add_parser("add", help="add an account (password from stdin, or asked twice)"))
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLE_CHOICES, default="analyst")
+    add.add_argument("--group", help="the group whose jobs an analyst also sees")
+    with_url(user_commands.add_parser("list", help="every account with its role, group and state"))
+    for action, text in (("disable", "refuse sign-in and tokens"), ("enable", "allow sign-in again")):
+        with_url(user_commands.add_parser(action, help=text)).add_argument("name")
+    role = with_url(user_commands.add_parser("set-role", help="change an account's role"))
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLE_CHOICES)
+    group = with_url(user_commands.add_parser("set-group", help="change an account's group ('' for none)"))
+    group.add_argument("name")
+    group.add_argument("group")
+    password = with_url(user_commands.add_parser("set-password", help="set a new password (stdin, or asked twice)"))
+    password.add_argument("name")
+
+    tokens = commands.add_parser("tokens", help="personal API tokens: create, list, revoke")
+    token_commands = tokens.add_subparsers(dest="action", required=True)
+    create = with_url(token_commands.add_parser("create", help="make a token for an account; printed once"))
+    create.add_argument("name")
+    create.add_argument("--label", default="", help="what the token is for")
+    listing = with_url(token_commands.add_parser("list", help="tokens (never the tokens themselves)"))
+    listing.add_argument("name", nargs="?")
+    revoke = with_url(token_commands.add_parser("revoke", help="revoke a token by its id"))
+    revoke.add_argument("id", type=int)
     return parser
+
+
+def read_password(prompt: str = "password") -> str:
+    """From a terminal: asked twice, not echoed. Otherwise the first line of stdin."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"{prompt}: ")
+        if getpass.getpass(f"{prompt} again: ") != first:
+            raise accounts.AccountError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SQLAlchemyError as exc:
         print(f"error: database problem: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -79,6 +123,10 @@ def _run(args: argparse.Namespace) -> int:
         print("\n".join(["verified:", *report.lines()]))
         return 0
     db = _database(args.url)
+    if args.command == "users":
+        return _users(db, args)
+    if args.command == "tokens":
+        return _tokens(db, args)
     if args.command == "upgrade":
         upgrade(db)
         print(f"{redact(db.url)} is at schema revision {current_revision(db)}")
@@ -96,6 +144,42 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "cleanup":
         removed = cleanup_old_jobs(db, older_than_days=args.older_than)
         print(f"deleted {removed} finished job{'s' if removed != 1 else ''} older than {args.older_than:g} days")
+    return 0
+
+
+def _users(db: Database, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        account = accounts.add_user(db, args.name, read_password(), role=args.role, group=args.group)
+        print(f"added {account.username} ({account.role}{', group ' + account.group if account.group else ''})")
+    elif args.action == "list":
+        for account in accounts.list_accounts(db):
+            state = "disabled" if account.disabled else "active"
+            print(f"{account.username:24s} {account.role:8s} {account.group or '-':16s} {state}")
+    elif args.action in ("disable", "enable"):
+        account = accounts.set_disabled(db, args.name, args.action == "disable")
+        print(f"{account.username} is {'disabled' if account.disabled else 'enabled'}")
+    elif args.action == "set-role":
+        print(f"{accounts.set_role(db, args.name, args.role).username} is now {args.role}")
+    elif args.action == "set-group":
+        account = accounts.set_group(db, args.name, args.group)
+        print(f"{account.username} is in group {account.group or '(none)'}")
+    elif args.action == "set-password":
+        print(f"new password set for {accounts.set_password(db, args.name, read_password('new password')).username}")
+    return 0
+
+
+def _tokens(db: Database, args: argparse.Namespace) -> int:
+    if args.action == "create":
+        token_id, token = accounts.create_token(db, args.name, args.label)
+        print(f"token {token_id} for {args.name} (shown once, keep it secret):", file=sys.stderr)
+        print(token)
+    elif args.action == "list":
+        for info in accounts.list_tokens(db, args.name):
+            state = "revoked" if info.revoked else f"last used {info.last_used_at or 'never'}"
+            print(f"{info.id:5d} {info.username:24s} {info.label or '-':24s} created {info.created_at}  {state}")
+    elif args.action == "revoke":
+        accounts.revoke_token(db, args.id)
+        print(f"token {args.id} revoked")
     return 0
 
 

@@ -227,5 +227,55 @@ class ResultRow(Base):
     oxygen: Mapped[int | None] = mapped_column(Integer)
 
 
+class Role(enum.StrEnum):
+    """What an account may do: every job and the users (admin), its own and its group's jobs
+    (analyst), or only read (viewer)."""
+
+    ADMIN = "admin"
+    ANALYST = "analyst"
+    VIEWER = "viewer"
+
+
+ROLES = tuple(role.value for role in Role)
+
+
+class User(Base):
+    """An account: a name, an argon2 password hash, a role and an optional group."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default=Role.ANALYST)
+    group_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A personal API token: only the SHA-256 of the token is kept (the token is shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(128), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
 # Parents before children: the order for copying and loading, reversed for deleting.
-TABLES_IN_DEPENDENCY_ORDER = ("uploads", "jobs", "job_events", "job_results", "result_models", "result_rows")
+TABLES_IN_DEPENDENCY_ORDER = (
+    "users",
+    "api_tokens",
+    "uploads",
+    "jobs",
+    "job_events",
+    "job_results",
+    "result_models",
+    "result_rows",
+)

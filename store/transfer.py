@@ -136,14 +136,14 @@ def _reset_sequences(connection: Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     for table in tables():
-        for column in table.primary_key.columns:
-            if column.autoincrement is True and column.type.python_type is int:
-                connection.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                        f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"
-                    )
+        column = table.autoincrement_column  # a serial integer key, explicit or implied
+        if column is not None:
+            connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) + 1, false)"
                 )
+            )
 
 
 def copy_database(

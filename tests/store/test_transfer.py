@@ -10,6 +10,7 @@ import pytest
 
 from analysis.export import to_csv_bytes
 from analysis.synthetic import generate_extract
+from store import accounts
 from store.db import Database
 from store.jobs import fail_job, list_jobs
 from store.migrate import upgrade
@@ -27,6 +28,9 @@ def filled_sqlite(tmp_path, porcine_csv):
     jobs += [finished_job(db, generate_extract(400, seed=s).to_csv_bytes(), f"synthetic-{s}.csv")[0] for s in (1, 2)]
     failed = new_job(db, b"Name,RT\n")
     fail_job(db, failed.id, "missing columns")
+    accounts.add_user(db, "ana", "a long password", role="admin")
+    _, token = accounts.create_token(db, "ana", "script")
+    db.token = token  # for the tests that check the copy
     yield db, jobs
     db.dispose()
 
@@ -42,6 +46,10 @@ def test_copy_sqlite_to_postgresql_is_verified_and_reads_back_identical(filled_s
     # New uploads on the destination continue above the copied ids.
     extra = new_job(destination, b"x")
     assert extra.upload_id > max(job.upload_id for job in jobs)
+    # Accounts come along: the password hash and the token digest still work there.
+    assert accounts.authenticate(destination, "ana", "a long password").is_admin
+    assert accounts.account_for_token(destination, source.token).username == "ana"
+    assert accounts.add_user(destination, "bo", "another password").id > 1
     destination.dispose()
 
 
