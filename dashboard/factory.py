@@ -11,7 +11,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashboard import api, ids, observability, ws
+from dashboard import api, ids, observability, security, ws
 from dashboard.events import EventHub, LocalAnnouncer
 from dashboard.services import EXTENSION_KEY, Services, install
 from logs import configure_logging
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     server.extensions[EXTENSION_KEY] = found
     install(found)
     observability.register(server, settings.url_prefix)
+    security.register(server)
     api.register(server, settings.url_prefix)
     ws.register(server, settings.url_prefix)
     log.info("started: %s", settings.describe())

@@ -44,15 +44,17 @@ def message_type(status: str) -> str:
     return KIND_BY_STATUS.get(status, "progress")
 
 
-def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
-    """Same-origin by default; ALLOWED_ORIGINS lists others. Clients that send no Origin
-    (scripts, not browsers) are not subject to cross-site hijacking and are let through."""
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str], scheme: str = "http") -> bool:
+    """Same origin (scheme and host, as the request reached us) by default; ALLOWED_ORIGINS
+    lists others. Clients that send no Origin (scripts, not browsers) are not subject to
+    cross-site hijacking and are let through."""
     if not origin:
         return True
     origin = origin.rstrip("/")
     if origin in allowed:
         return True
-    return urlsplit(origin).netloc == (host or "")
+    parts = urlsplit(origin)
+    return parts.netloc == (host or "") and parts.scheme == scheme
 
 
 class SocketGate:
@@ -96,7 +98,7 @@ def register(app: Flask, prefix: str) -> Sock:
     @app.before_request
     def check_websocket_origin():
         if request.path.startswith(f"{prefix}ws/") and not origin_allowed(
-            request.headers.get("Origin"), request.host, services().settings.allowed_origins
+            request.headers.get("Origin"), request.host, services().settings.allowed_origins, request.scheme
         ):
             log.warning("refused WebSocket from origin %s", request.headers.get("Origin"))
             abort(403)

@@ -189,3 +189,29 @@ def test_downloads_keep_any_file_name(client, porcine_csv):
     exact = header.split("filename*=UTF-8''", 1)[1]
     assert unquote(exact) == 'α-GD1 "test"-rt-check.csv'
     assert header.startswith("attachment; filename=")
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs", "/methods", "/api/jobs", "/api/health", "/api/no-such-route"])
+def test_every_response_refuses_framing_and_type_sniffing(client, path):
+    response = client.get(path)
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        (None, True),  # a script, not a browser
+        ("http://localhost", True),  # the page's own origin
+        ("https://localhost", False),  # same host, another scheme: another origin
+        ("http://evil.example", False),
+        ("http://localhost.evil.example", False),
+        ("https://rtcheck.example.org", True),  # listed in ALLOWED_ORIGINS
+    ],
+)
+def test_a_socket_is_opened_only_from_its_own_origin_or_a_listed_one(origin, allowed):
+    from dashboard.ws import origin_allowed
+
+    assert origin_allowed(origin, "localhost", ["https://rtcheck.example.org"], "http") is allowed
