@@ -12,34 +12,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from settings import Settings
 from store.jobs import get_job
 from store.models import Job, Upload
+from tests.dashboard.clients import build_client, finish
 from tests.services import free_port
 
 GOOD = b"Name,RT,Volume,Log P,Anchor\nGD1(36:1;O2),9.1,1000,1.5,T\n"
-
-
-def build_client(tmp_path, **overrides):
-    from dashboard.factory import create_app, make_celery_app
-
-    values = {
-        "database_url": f"sqlite:///{tmp_path / 'api.db'}",
-        "redis_url": "",
-        "data_dir": tmp_path,
-        "app_env": "test",
-        "max_upload_mb": 1,
-    }
-    settings = Settings(**{**values, **overrides})
-    if settings.redis_url:  # full mode: the schema is not migrated on start
-        from store.db import Database
-        from store.migrate import upgrade
-
-        upgrade(Database(settings.database_url))
-    app = create_app(settings, celery=make_celery_app(settings), start_background=False)
-    client = app.server.test_client()
-    client.db, client.settings = app.server.extensions["rtcheck"].db, settings
-    return client
 
 
 @pytest.fixture
@@ -173,15 +151,9 @@ def test_downloads_keep_any_file_name(client, porcine_csv):
     """RFC 6266: an ASCII fallback and the exact name in RFC 5987 form, quotes and α included."""
     from urllib.parse import unquote
 
-    from worker.progress import Publisher
-    from worker.runner import run_job
-
     jobs = client.application.extensions["rtcheck"].jobs
     job_id = jobs.submit(filename='α-GD1 "test".csv', content=porcine_csv.read_bytes(), parameters={}).job_id
-    assert (
-        run_job(client.db, job_id, publisher=Publisher(), worker="test", stale_after_seconds=60, heartbeat_seconds=5)
-        == "succeeded"
-    )
+    finish(client, job_id)
     response = client.get(f"/api/jobs/{job_id}/results.csv")
     assert response.status_code == 200
     header = response.headers["Content-Disposition"]
