@@ -11,6 +11,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "malformed_parameters": (400, "`params` is not a JSON object"),
     "bad_filter": (400, "an unknown status, or a limit or offset that is not a whole number"),
     "unreadable": (400, "the browser sent the file in a form that could not be read"),
+    "host_not_allowed": (400, "`python app.py` on a loopback address answers only to loopback host names"),
     "not_found": (404, "no such job, upload or route"),
     "method_not_allowed": (405, "the route exists, not for this method"),
     "conflict": (409, "the job's status does not allow it (e.g. retry a running job)"),

@@ -8,7 +8,11 @@ another origin can then not overlay Cancel or Delete with a decoy (clickjacking)
 
 from __future__ import annotations
 
-from flask import Flask, Response
+import ipaddress
+
+from flask import Flask, Response, jsonify, request
+
+from dashboard.errors import status_of
 
 HEADERS = {
     "X-Frame-Options": "DENY",
@@ -23,4 +27,48 @@ def register(app: Flask) -> None:
     def add_security_headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        return response
+
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    """True for a bind address only this machine can reach (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(host_header: str) -> str:
+    """`[::1]:8050` → `::1`, `localhost:8050` → `localhost` (lower case)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def require_loopback_host(app: Flask) -> None:
+    """For the laptop server (`python app.py` on a loopback address): answer only requests whose
+    Host is a loopback name. A page on another site can point a name it controls at 127.0.0.1
+    (DNS rebinding) and would otherwise read and drive the app as the same origin."""
+
+    @app.before_request
+    def check_host():
+        name = host_name(request.host or "")
+        if name in LOOPBACK_NAMES or is_loopback(name):
+            return None
+        response = jsonify(
+            {
+                "error": {
+                    "code": "host_not_allowed",
+                    "message": f"this server answers only to localhost, not to {name!r}",
+                    "details": [],
+                }
+            }
+        )
+        response.status_code = status_of("host_not_allowed")
         return response

@@ -187,3 +187,38 @@ def test_a_socket_is_opened_only_from_its_own_origin_or_a_listed_one(origin, all
     from dashboard.ws import origin_allowed
 
     assert origin_allowed(origin, "localhost", ["https://rtcheck.example.org"], "http") is allowed
+
+
+@pytest.mark.parametrize(
+    "host, allowed",
+    [
+        ("localhost:8050", True),
+        ("127.0.0.1:8050", True),
+        ("127.0.0.2", True),
+        ("[::1]:8050", True),
+        ("LOCALHOST", True),
+        ("attacker.example:8050", False),  # a rebinding page's own name, pointed at 127.0.0.1
+        ("localhost.attacker.example", False),
+        ("10.0.0.5:8050", False),
+    ],
+)
+def test_the_laptop_server_answers_only_to_loopback_host_names(tmp_path, host, allowed):
+    from dashboard.security import require_loopback_host
+
+    client = build_client(tmp_path)
+    require_loopback_host(client.application)
+    response = client.get("/api/health", headers={"Host": host})
+    if allowed:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "host_not_allowed"
+
+
+@pytest.mark.parametrize(
+    "host, loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False)]
+)
+def test_which_bind_addresses_count_as_a_laptop_install(host, loopback):
+    from dashboard.security import is_loopback
+
+    assert is_loopback(host) is loopback

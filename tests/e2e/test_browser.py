@@ -257,3 +257,14 @@ def test_tabs_build_on_demand_and_the_address_keeps_the_view(app_server, page, p
     page.wait_for_selector("#main-graph .js-plotly-plot")
     assert page.is_checked("#plot-tabs input[value='residuals']")
     assert "Residuals" in page.inner_text("#main-graph")
+
+
+def test_a_foreign_host_name_is_refused_by_the_laptop_server_and_left_to_the_proxy_in_the_stack(app_server):
+    """`python app.py` on 127.0.0.1 refuses a DNS-rebinding Host; gunicorn behind nginx leaves
+    the Host to nginx's server_name (docs/operations.md)."""
+    response = requests.get(f"{app_server.url}/api/health", headers={"Host": "attacker.example"}, timeout=10)
+    if app_server.mode == "embedded":
+        assert response.status_code == 400 and response.json()["error"]["code"] == "host_not_allowed"
+    else:
+        assert response.status_code == 200
+    assert requests.get(f"{app_server.url}/api/health", timeout=10).status_code == 200
