@@ -27,28 +27,24 @@ sys.path.insert(0, str(REPO))
 import requests  # noqa: E402
 import websocket  # noqa: E402
 
-from tests.services import free_port, wait_until  # noqa: E402
-from tests.stack import gunicorn_command, spawn, stack_env  # noqa: E402
+from tests.services import wait_until  # noqa: E402
+from tests.stack import GunicornServer  # noqa: E402
 
 
 def run(label: str, sockets: int, threads: int, requests_n: int, max_connections: int, per_client: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        port = free_port()
-        env = stack_env(
-            {
-                "data_dir": directory,
-                "secret_key": "b" * 40,
-                "app_env": "test",
-                "redis_url": "",
-                "ws_max_connections": max_connections,
-                "ws_max_per_client": per_client,
-                "log_level": "WARNING",
-            }
-        )
-        process = spawn(gunicorn_command(port, threads=threads), env, Path(directory) / "web.log")
-        url = f"http://127.0.0.1:{port}"
+        values = {
+            "data_dir": directory,
+            "secret_key": "b" * 40,
+            "app_env": "test",
+            "redis_url": "",
+            "ws_max_connections": max_connections,
+            "ws_max_per_client": per_client,
+            "log_level": "WARNING",
+        }
+        server = GunicornServer(values, Path(directory) / "web.log", threads=threads).start()
+        url, port = server.url, server.port
         try:
-            assert wait_until(lambda: _answers(url), 60), "gunicorn did not start"
             outcomes: list[str] = []
             stop = threading.Event()
             threads = [
@@ -72,10 +68,9 @@ def run(label: str, sockets: int, threads: int, requests_n: int, max_connections
                         break
             stop.set()
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            server.stop()
     if times:
-        cuts = statistics.quantiles(times, n=100) if len(times) > 1 else times * 99
+        cuts = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
         latency = f"p50 {statistics.median(times):6.1f} ms  p99 {cuts[98]:6.1f} ms  max {max(times):6.1f} ms"
     else:
         latency = "no request answered"
@@ -106,13 +101,6 @@ def _idle_client(port: int, outcomes: list[str], stop: threading.Event) -> None:
         except (OSError, websocket.WebSocketException):
             return
     sock.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/api/health", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def main() -> None:

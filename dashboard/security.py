@@ -3,16 +3,17 @@
 Every response, pages, API, assets and downloads alike, says: never frame me
 (`X-Frame-Options: DENY` for older browsers, CSP `frame-ancestors 'none'` for current ones),
 this is the type I said (`nosniff`), and send no address of ours to other sites. A page on
-another origin can then not overlay Cancel or Delete with a decoy (clickjacking).
+another origin can then not overlay Cancel or Delete with a decoy (clickjacking). The laptop
+server can also be told to answer only to loopback host names (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
-from dashboard.errors import status_of
+from dashboard.api import error
 
 HEADERS = {
     "X-Frame-Options": "DENY",
@@ -30,11 +31,8 @@ def register(app: Flask) -> None:
         return response
 
 
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
 def is_loopback(host: str) -> bool:
-    """True for a bind address only this machine can reach (localhost, 127.0.0.0/8, ::1)."""
+    """True for a name or address only this machine reaches (localhost, 127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:
@@ -59,16 +57,6 @@ def require_loopback_host(app: Flask) -> None:
     @app.before_request
     def check_host():
         name = host_name(request.host or "")
-        if name in LOOPBACK_NAMES or is_loopback(name):
-            return None
-        response = jsonify(
-            {
-                "error": {
-                    "code": "host_not_allowed",
-                    "message": f"this server answers only to localhost, not to {name!r}",
-                    "details": [],
-                }
-            }
-        )
-        response.status_code = status_of("host_not_allowed")
-        return response
+        if not is_loopback(name):
+            return error("host_not_allowed", f"this server answers only to localhost, not to {name!r}")
+        return None

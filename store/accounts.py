@@ -52,6 +52,17 @@ def _account(user: User) -> Account:
     return Account(user.id, user.username, user.role, user.group_name, user.disabled)
 
 
+def _user_named(session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def _existing_user(session, username: str) -> User:
+    user = _user_named(session, username)
+    if user is None:
+        raise AccountError(f"no user named {username!r}")
+    return user
+
+
 def _check_username(username: str) -> str:
     if not USERNAME.fullmatch(username or ""):
         raise AccountError("a user name is 1–64 letters, digits or . _ @ - (starting with a letter or digit)")
@@ -93,20 +104,20 @@ def add_user(
     taken = AccountError(f"a user named {username!r} exists already")
     try:
         with db.transaction() as session:
-            if session.execute(select(User.id).where(User.username == username)).first():
+            if _user_named(session, username) is not None:
                 raise taken
             session.add(user)
             session.flush()
             return _account(user)
-    except IntegrityError as exc:  # the same name added at the same moment by someone else
+    except IntegrityError:  # the same name added at the same moment by someone else
         if get_account(db, username) is not None:
             raise taken from None
-        raise exc
+        raise
 
 
 def get_account(db: Database, username: str) -> Account | None:
     with db.session() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        user = _user_named(session, username)
         return _account(user) if user else None
 
 
@@ -117,9 +128,7 @@ def list_accounts(db: Database) -> list[Account]:
 
 def _change(db: Database, username: str, **values) -> Account:
     with db.transaction() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None:
-            raise AccountError(f"no user named {username!r}")
+        user = _existing_user(session, username)
         for name, value in values.items():
             setattr(user, name, value)
         session.flush()
@@ -147,11 +156,13 @@ def authenticate(db: Database, username: str, password: str) -> Account | None:
 
     An unknown name costs a hash verification too, so timing does not tell which names exist.
     """
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        return None
     with db.session() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        user = _user_named(session, username)
     stored = user.password_hash if user else _DUMMY_HASH
     try:
-        _hasher.verify(stored, password or "")
+        _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or user.disabled:
@@ -173,9 +184,7 @@ def create_token(db: Database, username: str, label: str = "") -> tuple[int, str
     """A new token for the user: (its id, the token itself, which is not stored and shown once)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.transaction() as session:
-        user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        if user is None:
-            raise AccountError(f"no user named {username!r}")
+        user = _existing_user(session, username)
         record = ApiToken(user_id=user.id, label=label[:128], token_hash=_token_digest(token))
         session.add(record)
         session.flush()

@@ -57,16 +57,19 @@ def postgres_admin_url():
     if services.port_open("127.0.0.1", 5432) and services.postgres_reachable(local):
         yield local
         return
-    try:
-        server = services.start_private_postgres()
-    except RuntimeError as exc:
-        services.unavailable(str(exc))
-    if server is None:
-        services.unavailable("no PostgreSQL server and no initdb/pg_ctl to start one (apt-get install postgresql)")
+    server = services.private_postgres_or_unavailable()
     try:
         yield server.url
     finally:
         server.remove()
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL server of this test's own, so the test may stop or restart it."""
+    server = services.private_postgres_or_unavailable()
+    yield server
+    server.remove()
 
 
 @pytest.fixture

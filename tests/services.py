@@ -129,6 +129,17 @@ def start_private_postgres() -> PrivatePostgres | None:
     return server
 
 
+def private_postgres_or_unavailable() -> PrivatePostgres:
+    """A PostgreSQL of the tests' own, or `unavailable` (skip here, fail in CI) when it cannot start."""
+    try:
+        server = start_private_postgres()
+    except RuntimeError as exc:
+        unavailable(str(exc))
+    if server is None:
+        unavailable("no initdb/pg_ctl to start a PostgreSQL of the tests' own (apt-get install postgresql)")
+    return server
+
+
 def postgres_reachable(url: str) -> bool:
     import sqlalchemy
 

@@ -59,6 +59,33 @@ def spawn(command: list[str], env: dict, log_path: Path | None = None) -> subpro
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+class GunicornServer:
+    """The app under gunicorn (gthread), started from settings values, stopped with its workers."""
+
+    def __init__(self, settings_values: dict, log_path: Path, *, threads: int = 32) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process = spawn(gunicorn_command(self.port, threads=threads), stack_env(settings_values), log_path)
+
+    def start(self, timeout: float = 60) -> GunicornServer:
+        if not wait_until(lambda: self.process.poll() is not None or self._healthy(), timeout) or self.process.poll():
+            self.stop()
+            raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/api/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
 class CeleryWorker:
     """`celery -A <app> worker` as a subprocess group, with its log in a file."""
 

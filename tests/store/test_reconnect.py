@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from store.db import Database
 from store.jobs import get_job, list_jobs
 from store.migrate import upgrade
-from tests import services
 from tests.store.helpers import new_job
-
-
-@pytest.fixture
-def private_postgres():
-    try:
-        server = services.start_private_postgres()
-    except RuntimeError as exc:
-        services.unavailable(str(exc))
-    if server is None:
-        services.unavailable("initdb/pg_ctl not installed (apt-get install postgresql)")
-    yield server
-    server.remove()
 
 
 def test_requests_succeed_after_the_server_restarts(private_postgres):

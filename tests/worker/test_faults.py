@@ -141,32 +141,18 @@ def test_a_queued_job_whose_task_redis_lost_runs_after_reconciliation(postgres_a
         assert stack.celery.send_task(RECONCILE_JOBS, kwargs={"older_than_seconds": 0}).get(timeout=30) == 0
 
 
-@pytest.fixture
-def stoppable_postgres():
-    """A PostgreSQL of this test's own, so it can be stopped under a running job."""
-    from tests import services
-
-    try:
-        server = services.start_private_postgres()
-    except RuntimeError as exc:
-        services.unavailable(str(exc))
-    if server is None:
-        services.unavailable("initdb/pg_ctl not installed (apt-get install postgresql)")
-    yield server
-    server.remove()
-
 
 def test_a_database_outage_of_twenty_seconds_mid_job_is_ridden_out_and_the_result_saved_once(
-    stoppable_postgres, private_redis, tmp_path
+    private_postgres, private_redis, tmp_path
 ):
-    server = stoppable_postgres
+    server = private_postgres
     with fresh_stack(server.url, private_redis.url, tmp_path, label="outage", stale_job_seconds=60) as stack:
         content = slow_job_input(40_000)
         job_id = submit(stack.live.url, content, "outage.csv").json()["id"]
         assert wait_for_status(stack.live.url, job_id, statuses=("running",), timeout=60)
-        stoppable_postgres.stop()  # fast shutdown: every connection is cut
+        server.stop()  # fast shutdown: every connection is cut
         pause(20)
-        stoppable_postgres.start()
+        server.start()
         state = wait_for_status(stack.live.url, job_id, timeout=180)
         log = stack.workers[0].tail(400)
         assert state["status"] == "succeeded", log

@@ -13,8 +13,7 @@ import pytest
 import requests
 import websocket
 
-from tests.services import free_port, wait_until
-from tests.stack import gunicorn_command, spawn, stack_env, submit, wait_for_status
+from tests.stack import GunicornServer, submit, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -26,31 +25,17 @@ MAX_PER_CLIENT = 4
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gunicorn")
-    port = free_port()
-    env = stack_env(
-        {
-            "data_dir": tmp,
-            "secret_key": "g" * 40,
-            "app_env": "test",
-            "redis_url": "",
-            "ws_max_connections": MAX_CONNECTIONS,
-            "ws_max_per_client": MAX_PER_CLIENT,
-        }
-    )
-    log = tmp / "web.log"
-    process = spawn(gunicorn_command(port, threads=THREADS), env, log)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{url}/api/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return process.poll() is not None
-
-    assert wait_until(healthy, 60) and process.poll() is None, log.read_text(errors="replace")[-3000:]
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    values = {
+        "data_dir": tmp,
+        "secret_key": "g" * 40,
+        "app_env": "test",
+        "redis_url": "",
+        "ws_max_connections": MAX_CONNECTIONS,
+        "ws_max_per_client": MAX_PER_CLIENT,
+    }
+    server = GunicornServer(values, tmp / "web.log", threads=THREADS).start()
+    yield server.url
+    server.stop()
 
 
 def open_socket(url: str):
