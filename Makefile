@@ -8,9 +8,10 @@ DEV_STAMP     := $(VENV)/.dev-installed
 .PHONY: run test lint benchmarks screenshots clean
 
 # The dashboard in embedded mode: SQLite in var/, analyses in local processes, no services.
+# Single-user mode (no sign-in) unless AUTH_REQUIRED=true: allowed on a loopback address only.
 run: $(RUNTIME_STAMP)
 	@echo "Ganglioside RT check on http://$${HOST:-127.0.0.1}:$${PORT:-8050}/ (Ctrl+C to stop)"
-	$(BIN)/python app.py
+	AUTH_REQUIRED=$${AUTH_REQUIRED:-false} $(BIN)/python app.py
 
 # Everything: lint, import contracts, and every test against real PostgreSQL, Redis, Celery
 # workers and headless Chromium (started by the tests when not running already).

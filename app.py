@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 
-from dashboard import security
 from dashboard.factory import create_app, make_celery_app
 from settings import get_settings
 
@@ -33,6 +32,4 @@ if __name__ != "__mp_main__" and "gunicorn" in os.path.basename(sys.argv[0]):
     server.test_client().get(_settings.url_prefix)
 
 if __name__ == "__main__":
-    if security.is_loopback(_settings.host):  # a laptop install: refuse DNS-rebinding hosts
-        security.require_loopback_host(server)
     app.run(host=_settings.host, port=_settings.port, debug=False, threaded=True)

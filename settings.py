@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import secrets
 from pathlib import Path
@@ -44,17 +45,36 @@ class Settings(BaseSettings):
     # NoDecode: read "https://a, https://b" as text and split it below (not as JSON)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     behind_proxy: bool = Field(False, description="trust X-Forwarded-* headers from one reverse proxy")
+    auth_required: bool = Field(True, description="sign-in for every page, callback, API call and socket")
+    # Host names the server answers to (HTTP and WebSocket); empty: derived, see trusted_hosts
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    session_cookie_secure: bool | None = Field(
+        None, description="cookies only over HTTPS; default: PUBLIC_URL is https"
+    )
+    login_rate_limit: str = Field("10 per minute", description="failed sign-ins per client address")
+    upload_rate_limit: str = Field("120 per hour", description="uploads per account (API and upload page)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         """Comma-separated text or a JSON list; trailing slashes do not count."""
         if isinstance(value, str):
             text = value.strip()
             items = json.loads(text) if text.startswith("[") else text.split(",")
             return [str(item).strip().rstrip("/") for item in items if str(item).strip()]
+        return value
+
+    @field_validator("login_rate_limit", "upload_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as '10 per minute' or '100/hour'") from None
         return value
 
     @field_validator("database_url")
@@ -84,6 +104,11 @@ class Settings(BaseSettings):
                 "STALE_JOB_SECONDS must be at least three HEARTBEAT_SECONDS, or healthy jobs "
                 "would be failed as 'worker lost'"
             )
+        if not self.auth_required and not is_loopback(self.host):
+            raise ValueError(
+                f"AUTH_REQUIRED=false is allowed only when HOST is a loopback address (127.0.0.1, ::1, "
+                f"localhost), not {self.host!r}: without sign-in anyone who reaches the server could use it"
+            )
         if self.app_env == "production":
             problems = []
             if not self.secret_key or self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32:
@@ -92,6 +117,8 @@ class Settings(BaseSettings):
                 problems.append("DATABASE_URL must point at PostgreSQL (SQLite is for one laptop)")
             if "*" in self.allowed_origins:
                 problems.append("ALLOWED_ORIGINS must list origins, not '*'")
+            if "*" in self.allowed_hosts:
+                problems.append("ALLOWED_HOSTS must list host names, not '*'")
             if problems:
                 raise ValueError("refusing to start in production: " + "; ".join(problems))
         elif not self.secret_key:
@@ -104,6 +131,27 @@ class Settings(BaseSettings):
         return not self.redis_url
 
     @property
+    def trusted_hosts(self) -> list[str]:
+        """Host names requests may carry: ALLOWED_HOSTS, or else the loopback names, HOST (unless
+        a wildcard address), and the hosts of PUBLIC_URL and ALLOWED_ORIGINS."""
+        if self.allowed_hosts:
+            return [name.lower() for name in self.allowed_hosts]
+        names = {"localhost", "127.0.0.1", "::1"}
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(self.host.lower().strip("[]"))
+        for url in (self.public_url, *self.allowed_origins):
+            host = urlsplit(url).hostname if "://" in url else None
+            if host:
+                names.add(host.lower())
+        return sorted(names)
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.public_url.lower().startswith("https://")
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -111,9 +159,20 @@ class Settings(BaseSettings):
         """The mode and backends, without secrets, for the start-up log line."""
         mode = "embedded (no Redis: local processes, SQLite by default)" if self.embedded else "full stack"
         return (
-            f"mode={mode}; env={self.app_env}; database={redact(self.database_url)}; "
+            f"mode={mode}; env={self.app_env}; sign-in={'required' if self.auth_required else 'off'}; "
+            f"database={redact(self.database_url)}; "
             f"redis={redact(self.redis_url) or 'none'}; listen={self.host}:{self.port}{self.url_prefix}"
         )
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address only this machine reaches (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def redact(url: str) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from analysis.export import to_csv_bytes, to_json_bytes, to_xlsx_bytes
+from dashboard.auth import client_address, current_account, upload_allowed
 from dashboard.errors import SubmissionError, status_of
 from dashboard.services import services
 from dashboard.submission import check_email, check_upload, parse_parameters
@@ -43,8 +44,17 @@ def links(job_id: str) -> dict:
     }
 
 
+def caller():
+    """The account the request acts for (the guard in dashboard/auth.py has let only these in)."""
+    account = current_account()
+    if account is None:
+        raise SubmissionError("unauthorized", "sign in, or send a personal API token")
+    return account
+
+
 def job_or_404(job_id: str):
-    job = get_job(services().db, job_id)
+    """The job if the caller may see it; another user's job is "not found", as if it did not exist."""
+    job = get_job(services().db, job_id, visible_to=caller())
     if job is None:
         raise SubmissionError("not_found", f"no job {job_id}")
     return job
@@ -68,6 +78,13 @@ def job_control_error(exc: JobControlError):
 @api.post("/jobs")
 def create():
     found = services()
+    account = caller()
+    if not account.may_write:
+        raise SubmissionError("forbidden", f"{account.username} is a viewer: viewers cannot submit jobs")
+    if not upload_allowed(account):
+        raise SubmissionError(
+            "rate_limited", f"more than {found.settings.upload_rate_limit} uploads; wait before submitting more"
+        )
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise SubmissionError("no_file", "send the peak table as the multipart field 'file'")
@@ -77,7 +94,14 @@ def create():
     params = parse_parameters(request.form.get("params"))
     email = check_email(request.form.get("notify_email"))
     check_upload(upload.filename, data, params, found.settings.max_upload_bytes)
-    event = found.jobs.submit(filename=upload.filename, content=data, parameters=params.to_dict(), notify_email=email)
+    event = found.jobs.submit(
+        filename=upload.filename,
+        content=data,
+        parameters=params.to_dict(),
+        notify_email=email,
+        by=account,
+        address=client_address(),
+    )
     response = jsonify({"id": event.job_id, "status": event.status, "links": links(event.job_id)})
     response.status_code = 202
     response.headers["Location"] = links(event.job_id)["self"]
@@ -97,11 +121,19 @@ def index():
         raise SubmissionError("bad_filter", "limit and offset must be whole numbers") from None
     if not 0 <= offset <= MAX_OFFSET:
         raise SubmissionError("bad_filter", f"offset must be between 0 and {MAX_OFFSET:,}")
-    jobs = list_jobs(services().db, statuses=statuses, limit=limit, offset=offset, search=request.args.get("q", ""))
+    account = caller()
+    jobs = list_jobs(
+        services().db,
+        statuses=statuses,
+        limit=limit,
+        offset=offset,
+        search=request.args.get("q", ""),
+        visible_to=account,
+    )
     return jsonify(
         {
             "jobs": [{**snapshot(job, name), "links": links(str(job.id))} for job, name in jobs],
-            "counts": count_jobs_by_status(services().db),
+            "counts": count_jobs_by_status(services().db, visible_to=account),
         }
     )
 
@@ -158,14 +190,14 @@ def results_xlsx(job_id: str):
 @api.post("/jobs/<job_id>/cancel")
 def cancel(job_id: str):
     found = services()
-    event = found.jobs.cancel(job_id)
+    event = found.jobs.cancel(job_id, by=caller(), address=client_address())
     return jsonify(described(get_job(found.db, event.job_id)))
 
 
 @api.post("/jobs/<job_id>/retry")
 def retry(job_id: str):
     found = services()
-    event = found.jobs.retry(job_id)
+    event = found.jobs.retry(job_id, by=caller(), address=client_address())
     response = jsonify(described(get_job(found.db, event.job_id)))
     response.status_code = 202
     return response
@@ -173,7 +205,7 @@ def retry(job_id: str):
 
 @api.delete("/jobs/<job_id>")
 def remove(job_id: str):
-    services().jobs.delete(job_id)
+    services().jobs.delete(job_id, by=caller(), address=client_address())
     return Response(status=204)
 
 
@@ -221,8 +253,9 @@ def health_response() -> Response:
     workers = found.dispatcher.workers() if redis_ok is not False else None
     report["workers"] = {"ok": bool(workers), "names": workers or []}
     report["queue_depth"] = found.dispatcher.queue_depth() if redis_ok is not False else None
-    try:
-        report["jobs"] = count_jobs_by_status(found.db)
+    try:  # job counts only for those who may see jobs (health itself answers anyone)
+        account = current_account()
+        report["jobs"] = count_jobs_by_status(found.db, visible_to=account) if account else None
     except Exception:
         report["jobs"] = None
     report["status"] = "ok" if healthy and workers else ("degraded" if healthy else "down")
@@ -237,7 +270,9 @@ def register(app: Flask, prefix: str) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if request.path.startswith(f"{prefix}api"):
-            code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code, "http_error")
+            code = {413: "too_large", 404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(
+                exc.code, "http_error"
+            )
             message = (
                 exc.description
                 if exc.code != 413

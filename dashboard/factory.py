@@ -10,12 +10,14 @@ from pathlib import Path
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+from flask_wtf.csrf import generate_csrf
 
-from dashboard import api, ids, observability, security, ws
+from dashboard import api, auth, ids, observability, security, ws
 from dashboard.events import EventHub, LocalAnnouncer
-from dashboard.services import EXTENSION_KEY, Services, install
+from dashboard.services import EXTENSION_KEY, Services, install, services
 from logs import configure_logging
 from settings import Settings, get_settings
+from store.accounts import count_admins
 from store.db import Database
 from store.migrate import current_revision, head_revision, upgrade
 from worker.control import JobControl
@@ -60,6 +62,12 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
             "database schema is at %s, not %s: run `python -m store upgrade` before starting",
             current_revision(db),
             head_revision(),
+        )
+    elif settings.app_env == "production" and settings.auth_required and count_admins(db) == 0:
+        raise RuntimeError(
+            "refusing to start in production: sign-in is required and no enabled admin account exists; "
+            "create one with `python -m store users add NAME --role admin` (Compose: set ADMIN_USERNAME "
+            "and ADMIN_PASSWORD for the migrate step)"
         )
 
     app = dash.Dash(
@@ -107,6 +115,7 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     install(found)
     observability.register(server, settings.url_prefix)
     security.register(server)
+    auth.register(server, settings)
     api.register(server, settings.url_prefix)
     ws.register(server, settings.url_prefix)
     log.info("started: %s", settings.describe())
@@ -132,17 +141,53 @@ def show_callback_error(error: Exception) -> None:
     )
 
 
+def who_is_signed_in(account):
+    """The account's name and a sign-out button; or, without sign-in, a note that says so."""
+    settings = services().settings
+    if not settings.auth_required:
+        return dbc.NavItem(
+            dbc.Badge("single-user mode", color="secondary", className="ms-2", title="AUTH_REQUIRED=false"),
+            class_name="d-flex align-items-center",
+            id=ids.SIGNED_IN,
+        )
+    if account is None:
+        return dbc.NavItem(id=ids.SIGNED_IN)
+    return dbc.NavItem(
+        html.Form(
+            [
+                html.Span(f"{account.username} · {account.role}", className="text-light small me-2"),
+                dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+                html.Button("Sign out", type="submit", className="btn btn-outline-light btn-sm", id=ids.SIGN_OUT),
+            ],
+            method="post",
+            action=f"{settings.url_prefix}logout",
+            className="d-flex align-items-center ms-3",
+        ),
+        id=ids.SIGNED_IN,
+    )
+
+
 def root_layout():
     """Navbar and page container. Stores written by background callbacks and sockets live here,
     so they exist whichever page the user is on when an update arrives."""
-    pages = [page for page in dash.page_registry.values() if page.get("nav", True)]
+    account = auth.current_account()
+    admin = account is not None and account.is_admin
+    pages = [
+        page
+        for page in dash.page_registry.values()
+        if page.get("nav", True) and (admin or not page.get("admin_only")) and (account or page.get("public"))
+    ]
     return html.Div(
         [
             dbc.NavbarSimple(
                 brand="Ganglioside RT check",
                 brand_href=dash.get_relative_path("/"),
                 children=[
-                    dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact")) for page in pages
+                    *(
+                        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+                        for page in pages
+                    ),
+                    who_is_signed_in(account),
                 ],
                 color="dark",
                 dark=True,

@@ -66,3 +66,7 @@ JOBS_DELETE = "jobs-delete"
 JOBS_CONFIRM_DELETE = "jobs-confirm-delete"
 JOBS_ALERT = "jobs-alert"
 JOBS_TRANSPORT = "jobs-transport"
+
+# Accounts (navbar, account and admin pages)
+SIGNED_IN = "signed-in"
+SIGN_OUT = "sign-out"

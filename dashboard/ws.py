@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, request
 from flask_sock import ConnectionClosed, Sock
 
+from dashboard.auth import current_account
 from dashboard.events import RESYNC
 from dashboard.services import services
 from store.jobs import DELETED, count_jobs_by_status, events_after, get_job, list_jobs, snapshot
@@ -30,7 +31,8 @@ from store.models import TERMINAL_STATUSES, JobStatus
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_JOB = 4404
+NOT_SIGNED_IN = 4401
+UNKNOWN_JOB = 4404  # also another user's job: a socket does not reveal that it exists
 CLIENT_CLOSE_GRACE_SECONDS = 30
 KIND_BY_STATUS = {
     JobStatus.SUCCEEDED: "complete",
@@ -148,7 +150,11 @@ def _send(ws, payload: dict) -> None:
 
 def stream_job(ws, job_id: str) -> None:
     found = services()
-    if get_job(found.db, job_id) is None:
+    account = current_account()
+    if account is None:
+        ws.close(NOT_SIGNED_IN, "sign in first")
+        return
+    if get_job(found.db, job_id, visible_to=account) is None:
         ws.close(UNKNOWN_JOB, "unknown job")
         return
     found.hub.start()
@@ -189,18 +195,23 @@ def stream_job(ws, job_id: str) -> None:
 
 def stream_all_jobs(ws, limit: int = 200) -> None:
     found = services()
+    account = current_account()
+    if account is None:
+        ws.close(NOT_SIGNED_IN, "sign in first")
+        return
     found.hub.start()
     listener = found.hub.subscribe(None)
+    visible = VisibleJobs(found.db, account)
     try:
-        _send(ws, _all_jobs_snapshot(found, limit))
+        _send(ws, _all_jobs_snapshot(found, limit, account))
         while ws.connected:
             try:
                 item = listener.inbox.get(timeout=1.0)
             except queue.Empty:
                 continue
             if item is RESYNC:
-                _send(ws, _all_jobs_snapshot(found, limit))
-            else:
+                _send(ws, _all_jobs_snapshot(found, limit, account))
+            elif visible.includes(item["job_id"], deleted=item.get("status") == DELETED):
                 _send(ws, {"type": message_type(item["status"]), **item})
     except ConnectionClosed:
         pass
@@ -208,9 +219,26 @@ def stream_all_jobs(ws, limit: int = 200) -> None:
         found.hub.unsubscribe(listener)
 
 
-def _all_jobs_snapshot(found, limit: int) -> dict:
-    jobs = [snapshot(job, filename) for job, filename in list_jobs(found.db, limit=limit)]
-    return {"type": "snapshot", "jobs": jobs, "counts": count_jobs_by_status(found.db)}
+class VisibleJobs:
+    """Whether each job an event names may be shown to the socket's account: asked of the store
+    once per job (a job's owner does not change), remembered for the socket's life."""
+
+    def __init__(self, db, account) -> None:
+        self.db, self.account, self.known = db, account, {}
+
+    def includes(self, job_id: str, deleted: bool = False) -> bool:
+        if self.account.is_admin:
+            return True
+        if job_id not in self.known:
+            if deleted:  # gone already: shown only to a socket that knew the job
+                return False
+            self.known[job_id] = get_job(self.db, job_id, visible_to=self.account) is not None
+        return self.known[job_id]
+
+
+def _all_jobs_snapshot(found, limit: int, account) -> dict:
+    jobs = [snapshot(job, filename) for job, filename in list_jobs(found.db, limit=limit, visible_to=account)]
+    return {"type": "snapshot", "jobs": jobs, "counts": count_jobs_by_status(found.db, visible_to=account)}
 
 
 def _await_client_close(ws) -> None:

@@ -1,4 +1,4 @@
-"""`python -m store`: upgrade, downgrade, copy, dump, load, cleanup, users and tokens.
+"""`python -m store`: upgrade, downgrade, copy, dump, load, cleanup, users, tokens and audit.
 
 The database URL defaults to DATABASE_URL (settings.py); every command takes --url.
 Exit codes: 0 success, 1 verification failed or the data could not be moved, 2 bad usage.
@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from settings import get_settings, redact
-from store import accounts
+from store import accounts, audit
 from store.db import Database
 from store.jobs import cleanup_old_jobs
 from store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -67,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("group")
     password = with_url(user_commands.add_parser("set-password", help="set a new password (stdin, or asked twice)"))
     password.add_argument("name")
+    with_url(
+        user_commands.add_parser(
+            "ensure-admin", help="when no admin exists, add one from ADMIN_USERNAME and ADMIN_PASSWORD (Compose)"
+        )
+    )
+
+    trail = with_url(commands.add_parser("audit", help="the audit trail, newest first"))
+    trail.add_argument("--limit", type=int, default=50)
+    trail.add_argument("--action", help="only this action (submit, cancel, retry, delete, sign_in_failed, ...)")
+    trail.add_argument("--user", help="only what this account did")
 
     tokens = commands.add_parser("tokens", help="personal API tokens: create, list, revoke")
     token_commands = tokens.add_subparsers(dest="action", required=True)
@@ -127,6 +138,13 @@ def _run(args: argparse.Namespace) -> int:
         return _users(db, args)
     if args.command == "tokens":
         return _tokens(db, args)
+    if args.command == "audit":
+        for entry in audit.recent(db, limit=args.limit, action=args.action, actor=args.user):
+            detail = " ".join(f"{k}={v}" for k, v in entry.detail.items())
+            print(
+                f"{entry.ts}  {entry.actor:20s} {entry.action:16s} {entry.target:44s} {entry.address or '-'}  {detail}"
+            )
+        return 0
     if args.command == "upgrade":
         upgrade(db)
         print(f"{redact(db.url)} is at schema revision {current_revision(db)}")
@@ -147,10 +165,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+OPERATOR = "operator (command line)"
+
+
 def _users(db: Database, args: argparse.Namespace) -> int:
     if args.action == "add":
         account = accounts.add_user(db, args.name, read_password(), role=args.role, group=args.group)
         print(f"added {account.username} ({account.role}{', group ' + account.group if account.group else ''})")
+        _audit(db, "user_added", account.username, role=account.role, group=account.group)
     elif args.action == "list":
         for account in accounts.list_accounts(db):
             state = "disabled" if account.disabled else "active"
@@ -158,14 +180,43 @@ def _users(db: Database, args: argparse.Namespace) -> int:
     elif args.action in ("disable", "enable"):
         account = accounts.set_disabled(db, args.name, args.action == "disable")
         print(f"{account.username} is {'disabled' if account.disabled else 'enabled'}")
+        _audit(db, f"user_{args.action}d", account.username)
     elif args.action == "set-role":
         print(f"{accounts.set_role(db, args.name, args.role).username} is now {args.role}")
+        _audit(db, "role_changed", args.name, role=args.role)
     elif args.action == "set-group":
         account = accounts.set_group(db, args.name, args.group)
         print(f"{account.username} is in group {account.group or '(none)'}")
+        _audit(db, "group_changed", account.username, group=account.group)
     elif args.action == "set-password":
         print(f"new password set for {accounts.set_password(db, args.name, read_password('new password')).username}")
+        _audit(db, "password_set", args.name)
+    elif args.action == "ensure-admin":
+        return _ensure_admin(db)
     return 0
+
+
+def _ensure_admin(db: Database) -> int:
+    if accounts.count_admins(db):
+        print("an admin account exists; nothing to do")
+        return 0
+    name, password = os.environ.get("ADMIN_USERNAME", "").strip(), os.environ.get("ADMIN_PASSWORD", "")
+    if not name or not password:
+        print(
+            "warning: no admin account exists and ADMIN_USERNAME/ADMIN_PASSWORD are not both set; "
+            "the web server will refuse to start with sign-in required until one exists "
+            "(python -m store users add NAME --role admin)",
+            file=sys.stderr,
+        )
+        return 0
+    account = accounts.add_user(db, name, password, role="admin")
+    print(f"added the first admin account, {account.username}")
+    _audit(db, "user_added", account.username, role="admin")
+    return 0
+
+
+def _audit(db: Database, action: str, target: str, **detail) -> None:
+    audit.record(db, actor=OPERATOR, action=action, target=f"user {target}", detail=detail)
 
 
 def _tokens(db: Database, args: argparse.Namespace) -> int:
@@ -173,6 +224,7 @@ def _tokens(db: Database, args: argparse.Namespace) -> int:
         token_id, token = accounts.create_token(db, args.name, args.label)
         print(f"token {token_id} for {args.name} (shown once, keep it secret):", file=sys.stderr)
         print(token)
+        _audit(db, "token_created", args.name, token=token_id)
     elif args.action == "list":
         for info in accounts.list_tokens(db, args.name):
             state = "revoked" if info.revoked else f"last used {info.last_used_at or 'never'}"
@@ -180,6 +232,7 @@ def _tokens(db: Database, args: argparse.Namespace) -> int:
     elif args.action == "revoke":
         accounts.revoke_token(db, args.id)
         print(f"token {args.id} revoked")
+        audit.record(db, actor=OPERATOR, action="token_revoked", target=f"token {args.id}")
     return 0
 
 

@@ -37,7 +37,7 @@ class AccountError(ValueError):
 class Account:
     """An account as the rest of the app sees it (never the password hash)."""
 
-    id: int
+    id: int | None  # None: the single user of an install without sign-in
     username: str
     role: str
     group: str | None
@@ -46,6 +46,15 @@ class Account:
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def may_write(self) -> bool:
+        """Submit, cancel, retry, delete: everyone but viewers."""
+        return self.role != Role.VIEWER
+
+
+# Who acts when sign-in is off (AUTH_REQUIRED=false on a laptop): one user who may do anything.
+SINGLE_USER = Account(None, "local", Role.ADMIN, None, False)
 
 
 def _account(user: User) -> Account:
@@ -121,6 +130,33 @@ def get_account(db: Database, username: str) -> Account | None:
         return _account(user) if user else None
 
 
+def session_stamp(user: User) -> str:
+    """Changes when the password does: a session made before a password change stops working."""
+    return f"{user.password_changed_at.timestamp():.6f}"
+
+
+def account_for_session(db: Database, user_id: int, stamp: str) -> Account | None:
+    """The account a sign-in session names, if it is enabled and its password unchanged since."""
+    with db.session() as session:
+        user = session.get(User, user_id)
+    if user is None or user.disabled or session_stamp(user) != stamp:
+        return None
+    return _account(user)
+
+
+def stamp_of(db: Database, user_id: int) -> str | None:
+    with db.session() as session:
+        user = session.get(User, user_id)
+    return session_stamp(user) if user else None
+
+
+def count_admins(db: Database) -> int:
+    with db.session() as session:
+        return len(
+            session.execute(select(User.id).where(User.role == Role.ADMIN, User.disabled.is_(False))).scalars().all()
+        )
+
+
 def list_accounts(db: Database) -> list[Account]:
     with db.session() as session:
         return [_account(user) for user in session.execute(select(User).order_by(User.username)).scalars()]
@@ -193,7 +229,7 @@ def create_token(db: Database, username: str, label: str = "") -> tuple[int, str
 
 @dataclasses.dataclass(frozen=True)
 class TokenInfo:
-    id: int
+    id: int | None  # None: the single user of an install without sign-in
     username: str
     label: str
     created_at: str

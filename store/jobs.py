@@ -12,6 +12,7 @@ transaction, so the stored events are the complete, ordered history a stream can
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from store.access import visible_jobs
+from store.accounts import Account
 from store.db import Database
 from store.models import TERMINAL_STATUSES, Job, JobEvent, JobResult, JobStatus, ResultModel, ResultRow, Upload, utcnow
 
@@ -67,38 +70,64 @@ def parse_job_id(job_id: uuid.UUID | str) -> uuid.UUID:
     return job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
 
 
-def stage_upload(db: Database, *, filename: str, content: bytes, sha256: str) -> int:
-    """Keep a checked file until the user presses Analyze; unused ones are cleaned up after a day."""
+def stage_upload(db: Database, *, filename: str, content: bytes, sha256: str, owner_id: int | None = None) -> str:
+    """Keep a checked file until the user presses Analyze; unused ones are cleaned up after a day.
+
+    Returns the upload's key: random, so a page can hold it without letting anyone who sees or
+    forges it reach another user's file (the key is also checked against the owner)."""
     with db.transaction() as session:
-        upload = Upload(filename=filename[:255], sha256=sha256, size_bytes=len(content), content=content)
+        upload = Upload(
+            filename=filename[:255],
+            sha256=sha256,
+            size_bytes=len(content),
+            content=content,
+            owner_id=owner_id,
+            key=secrets.token_urlsafe(24),
+        )
         session.add(upload)
         session.flush()
-        return upload.id
+        return upload.key
 
 
 def create_job(
-    db: Database, *, filename: str, content: bytes, sha256: str, parameters: dict, notify_email: str | None = None
+    db: Database,
+    *,
+    filename: str,
+    content: bytes,
+    sha256: str,
+    parameters: dict,
+    notify_email: str | None = None,
+    owner_id: int | None = None,
 ) -> Event:
     """Store the upload and a queued job for it, committed together; returns the job's first event."""
     with db.transaction() as session:
-        upload = Upload(filename=filename[:255], sha256=sha256, size_bytes=len(content), content=content)
+        upload = Upload(
+            filename=filename[:255], sha256=sha256, size_bytes=len(content), content=content, owner_id=owner_id
+        )
         session.add(upload)
         session.flush()
-        return _queue(session, upload.id, parameters, notify_email)
+        return _queue(session, upload.id, parameters, notify_email, owner_id)
 
 
-def create_job_for_upload(db: Database, upload_id: int, *, parameters: dict, notify_email: str | None = None) -> Event:
-    """A queued job for an upload already stored (staged by the upload page); returns its first event."""
+def create_job_for_upload(
+    db: Database, upload_key: str, *, parameters: dict, notify_email: str | None = None, owner_id: int | None = None
+) -> Event:
+    """A queued job for an upload the same owner staged earlier; returns the job's first event."""
+    owner = Upload.owner_id.is_(None) if owner_id is None else Upload.owner_id == owner_id
     with db.transaction() as session:
-        if session.get(Upload, upload_id) is None:
-            raise LookupError(f"upload {upload_id} is gone (unused uploads are removed after a day); upload again")
-        return _queue(session, upload_id, parameters, notify_email)
+        upload_id = session.execute(
+            select(Upload.id).where(Upload.key == str(upload_key or ""), owner)
+        ).scalar_one_or_none()
+        if upload_id is None:
+            raise LookupError("the uploaded file is gone (unused uploads are removed after a day); upload it again")
+        return _queue(session, upload_id, parameters, notify_email, owner_id)
 
 
-def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str | None) -> Event:
+def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str | None, owner_id: int | None) -> Event:
     now = utcnow()
     job = Job(
         upload_id=upload_id,
+        owner_id=owner_id,
         parameters=parameters,
         status=JobStatus.QUEUED,
         progress_percent=0,
@@ -119,13 +148,18 @@ def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str
     return Event(str(job.id), 1, JobStatus.QUEUED, 0, "queued", QUEUED_MESSAGE, now.isoformat())
 
 
-def get_job(db: Database, job_id: uuid.UUID | str) -> Job | None:
+def get_job(db: Database, job_id: uuid.UUID | str, *, visible_to: Account | None = None) -> Job | None:
+    """The job, if it exists and (given an account) that account may see it."""
     try:
         key = parse_job_id(job_id)
     except ValueError:
         return None
+    query = select(Job).where(Job.id == key)
+    condition = visible_jobs(visible_to)
+    if condition is not None:
+        query = query.where(condition)
     with db.session() as session:
-        return session.get(Job, key)
+        return session.execute(query).scalar_one_or_none()
 
 
 def get_upload(db: Database, upload_id: int) -> Upload | None:
@@ -134,10 +168,19 @@ def get_upload(db: Database, upload_id: int) -> Upload | None:
 
 
 def list_jobs(
-    db: Database, *, statuses: Iterable[str] = (), limit: int = 50, offset: int = 0, search: str = ""
+    db: Database,
+    *,
+    statuses: Iterable[str] = (),
+    limit: int = 50,
+    offset: int = 0,
+    search: str = "",
+    visible_to: Account | None = None,
 ) -> list[tuple[Job, str]]:
-    """Newest first, with each job's file name."""
+    """Newest first, with each job's file name; given an account, only the jobs it may see."""
     query = select(Job, Upload.filename).join(Upload, Upload.id == Job.upload_id)
+    condition = visible_jobs(visible_to)
+    if condition is not None:
+        query = query.where(condition)
     statuses = list(statuses)
     if statuses:
         query = query.where(Job.status.in_(statuses))
@@ -148,9 +191,13 @@ def list_jobs(
         return [(job, filename) for job, filename in session.execute(query).all()]
 
 
-def count_jobs_by_status(db: Database) -> dict[str, int]:
+def count_jobs_by_status(db: Database, *, visible_to: Account | None = None) -> dict[str, int]:
+    query = select(Job.status, func.count()).group_by(Job.status)
+    condition = visible_jobs(visible_to)
+    if condition is not None:
+        query = query.where(condition)
     with db.session() as session:
-        rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+        rows = session.execute(query).all()
     return {status: count for status, count in rows}
 
 
@@ -420,9 +467,7 @@ def events_after(db: Database, job_id: uuid.UUID | str, seq: int) -> list[Event]
         rows = session.execute(
             select(JobEvent).where(JobEvent.job_id == key, JobEvent.seq > seq).order_by(JobEvent.seq)
         ).scalars()
-        return [
-            Event(str(e.job_id), e.seq, e.status, e.percent, e.step, e.message, e.ts.isoformat()) for e in rows
-        ]
+        return [Event(str(e.job_id), e.seq, e.status, e.percent, e.step, e.message, e.ts.isoformat()) for e in rows]
 
 
 def snapshot(job: Job, filename: str | None = None) -> dict:

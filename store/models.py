@@ -92,6 +92,9 @@ class Upload(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # What the upload page holds between staging and Analyze: random, so it cannot be guessed
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class Job(Base):
@@ -113,6 +116,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     notify_email: Mapped[str | None] = mapped_column(String(320))
+    # Who submitted it (None: submitted in single-user mode, or the account was removed)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     notified_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[dt.datetime | None]
@@ -268,6 +273,20 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
 
 
+class AuditEvent(Base):
+    """A state change someone made: who (name kept even if the account goes), what, to what, from where."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    ts: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
 # Parents before children: the order for copying and loading, reversed for deleting.
 TABLES_IN_DEPENDENCY_ORDER = (
     "users",
@@ -278,4 +297,5 @@ TABLES_IN_DEPENDENCY_ORDER = (
     "job_results",
     "result_models",
     "result_rows",
+    "audit_events",
 )

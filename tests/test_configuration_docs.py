@@ -95,6 +95,9 @@ def test_every_setting_is_documented_once_and_nothing_else(doc, app_rows):
         "mail_from",
         "log_level",
         "log_format",
+        "auth_required",
+        "login_rate_limit",
+        "upload_rate_limit",
     ],
 )
 def test_documented_default_is_the_real_one(app_rows, clean_env, field):

@@ -32,6 +32,8 @@ SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
 # Read by Compose itself, by the postgres/flower containers, or by gunicorn; not by settings.py.
 COMPOSE_ONLY_VARIABLES = {
     "COMPOSE_PROJECT_NAME",
+    "ADMIN_USERNAME",
+    "ADMIN_PASSWORD",
     "POSTGRES_USER",
     "POSTGRES_PASSWORD",
     "POSTGRES_DB",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from dashboard import ids
+from dashboard.auth import client_address, current_account
 from dashboard.components import error_alert, status_badge
 from dashboard.results_view import build_figure, cached_result, results_view, tab_content, view_choice
 from dashboard.services import services
@@ -22,7 +24,7 @@ ENDED_UNFINISHED = (JobStatus.FAILED, JobStatus.CANCELLED)  # may be retried
 
 def layout(job_id: str | None = None, **query):
     found = services()
-    job = get_job(found.db, job_id) if job_id else None
+    job = get_job(found.db, job_id, visible_to=current_account()) if job_id else None
     if job is None:
         return dbc.Alert(
             [
@@ -140,7 +142,7 @@ def show_outcome(events, job_id, shown):
     if not events or events.get("job_id") != job_id:
         return (no_update,) * 6
     found = services()
-    job = get_job(found.db, job_id)
+    job = get_job(found.db, job_id, visible_to=current_account())
     if job is None:
         return None, {"display": "none"}, error_alert("the job was deleted."), no_update, no_update, no_update
     upload = get_upload(found.db, job.upload_id)
@@ -171,9 +173,9 @@ def cancel_or_retry(_cancel, _retry, job_id):
     jobs = services().jobs
     try:
         if dash.ctx.triggered_id == ids.CANCEL_BUTTON:
-            jobs.cancel(job_id)
+            jobs.cancel(job_id, by=current_account(), address=client_address())
             return dbc.Alert("Cancelled.", color="secondary"), no_update
-        event = jobs.retry(job_id)
+        event = jobs.retry(job_id, by=current_account(), address=client_address())
         return dbc.Alert("Queued again.", color="info", duration=4000), event.seq
     except JobControlError as exc:
         return error_alert(exc.message, "Not possible"), no_update
@@ -189,10 +191,17 @@ def cancel_or_retry(_cancel, _retry, job_id):
 )
 def redraw(selected, head, plot, job_id):
     """The plot follows the head group, the kind of plot, and the rows selected in the table."""
+    return build_figure(visible_result(job_id), head, plot, selected_row_numbers(selected))
+
+
+def visible_result(job_id: str):
+    """The results of a job the caller may see; nothing changes for any other id a page sends."""
     found = services()
-    job = get_job(found.db, job_id)
-    result = cached_result(found.db, job_id, job.event_seq)
-    return build_figure(result, head, plot, selected_row_numbers(selected))
+    job = get_job(found.db, job_id, visible_to=current_account())
+    result = cached_result(found.db, job_id, job.event_seq) if job is not None else None
+    if result is None:
+        raise PreventUpdate
+    return result
 
 
 def selected_row_numbers(selected) -> list[int]:
@@ -226,9 +235,7 @@ def select_from_plot(click, box):
 )
 def show_tab(tab, view, job_id):
     """Build a tab when it is chosen, keeping the head group and plot the address remembers."""
-    found = services()
-    job = get_job(found.db, job_id)
-    result = cached_result(found.db, job_id, job.event_seq)
+    result = visible_result(job_id)
     head, plot, _ = view_choice(result, view or {})
     return tab_content(result, tab, head, plot)
 
@@ -280,7 +287,5 @@ clientside_callback(
 )
 def figure_as_html(_clicks, head, plot, selected, job_id):
     """The figure as a standalone interactive HTML file (plotly.js embedded; no internet needed)."""
-    found = services()
-    job = get_job(found.db, job_id)
-    figure = build_figure(cached_result(found.db, job_id, job.event_seq), head, plot, selected_row_numbers(selected))
+    figure = build_figure(visible_result(job_id), head, plot, selected_row_numbers(selected))
     return {"content": figure.to_html(include_plotlyjs=True, full_html=True), "filename": f"rt-check-{plot}.html"}

@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from dashboard import ids
+from dashboard.auth import client_address, current_account
 from dashboard.components import error_alert
 from dashboard.services import services
 from store.models import JOB_STATUSES
@@ -200,7 +201,7 @@ def act_on_selection(_cancel, _retry, _delete, selected):
     done, refused = 0, []
     for row in selected:
         try:
-            perform(row["id"])
+            perform(row["id"], by=current_account(), address=client_address())
             done += 1
         except JobControlError as exc:
             refused.append(f"{row.get('filename')}: {exc.message}")

@@ -15,6 +15,7 @@ from dash.exceptions import PreventUpdate
 from analysis.params import PARAMETER_SPECS, Parameters
 from analysis.synthetic import generate_extract
 from dashboard import ids
+from dashboard.auth import client_address, current_account, upload_allowed
 from dashboard.components import error_alert
 from dashboard.services import services
 from dashboard.submission import SubmissionError, check_email, check_upload, parse_parameters
@@ -214,20 +215,29 @@ def receive_files(contents, _example, filenames, values, control_ids):
                 files.append((name, _decode(content)))
             except SubmissionError as exc:
                 files.append((name, exc))
+    account = current_account()
     staged, cards = [], []
     for name, data in files:
         if isinstance(data, SubmissionError):
             cards.append(_file_card(name, None, error=data.message))
             continue
         try:
+            if not account.may_write:
+                raise SubmissionError("forbidden", "viewers can look at jobs but not upload files")
+            if not upload_allowed(account):
+                raise SubmissionError(
+                    "rate_limited", f"more than {found.settings.upload_rate_limit} uploads; wait a while"
+                )
             table = check_upload(name, data, params.replace(on_invalid_rows="skip"), found.settings.max_upload_bytes)
         except SubmissionError as exc:
             cards.append(_file_card(name, None, error=exc.message))
             continue
-        upload_id = stage_upload(found.db, filename=name, content=data, sha256=hashlib.sha256(data).hexdigest())
+        upload_key = stage_upload(
+            found.db, filename=name, content=data, sha256=hashlib.sha256(data).hexdigest(), owner_id=account.id
+        )
         staged.append(
             {
-                "upload_id": upload_id,
+                "upload_key": upload_key,
                 "filename": name,
                 "rows": table.n_rows,
                 "invalid_rows": len({i.row for i in table.issues}),
@@ -357,7 +367,13 @@ def analyze(clicks, staged, values, control_ids, email):
     job_ids = []
     try:
         for item in runnable:
-            event = jobs.submit_staged(item["upload_id"], parameters=params.to_dict(), notify_email=email)
+            event = jobs.submit_staged(
+                item["upload_key"],
+                parameters=params.to_dict(),
+                notify_email=email,
+                by=current_account(),
+                address=client_address(),
+            )
             job_ids.append(event.job_id)
     except JobControlError as exc:
         return {"error": exc.message, "job_ids": job_ids}

@@ -25,6 +25,7 @@ def build_client(tmp_path, **overrides):
         "data_dir": tmp_path,
         "app_env": "test",
         "max_upload_mb": 1,
+        "auth_required": False,  # single-user mode; tests/dashboard/test_auth.py signs in
     }
     settings = Settings(**{**values, **overrides})
     if settings.redis_url:  # full mode: the schema is not migrated on start

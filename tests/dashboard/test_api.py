@@ -202,11 +202,8 @@ def test_a_socket_is_opened_only_from_its_own_origin_or_a_listed_one(origin, all
         ("10.0.0.5:8050", False),
     ],
 )
-def test_the_laptop_server_answers_only_to_loopback_host_names(tmp_path, host, allowed):
-    from dashboard.security import require_loopback_host
-
+def test_by_default_the_server_answers_only_to_loopback_host_names(tmp_path, host, allowed):
     client = build_client(tmp_path)
-    require_loopback_host(client.application)
     response = client.get("/api/health", headers={"Host": host})
     if allowed:
         assert response.status_code == 200
@@ -216,9 +213,25 @@ def test_the_laptop_server_answers_only_to_loopback_host_names(tmp_path, host, a
 
 
 @pytest.mark.parametrize(
+    "settings, host, allowed",
+    [
+        ({"public_url": "https://rtcheck.lab.example/"}, "rtcheck.lab.example", True),
+        ({"public_url": "https://rtcheck.lab.example/"}, "other.lab.example", False),
+        ({"allowed_hosts": "a.example, b.example"}, "b.example:443", True),
+        ({"allowed_hosts": "a.example, b.example"}, "c.example", False),
+        ({"allowed_origins": "https://portal.example"}, "portal.example", True),
+    ],
+)
+def test_trusted_hosts_come_from_allowed_hosts_or_the_public_address(tmp_path, settings, host, allowed):
+    client = build_client(tmp_path, **settings)
+    response = client.get("/api/health", headers={"Host": host})
+    assert (response.status_code == 200) is allowed, response.get_json()
+
+
+@pytest.mark.parametrize(
     "host, loopback", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False)]
 )
 def test_which_bind_addresses_count_as_a_laptop_install(host, loopback):
-    from dashboard.security import is_loopback
+    from settings import is_loopback
 
     assert is_loopback(host) is loopback

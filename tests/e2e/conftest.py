@@ -112,6 +112,7 @@ def start_embedded(tmp) -> AppServer:
             "local_workers": 2,
             "stale_job_seconds": 10,
             "heartbeat_seconds": 1,
+            "auth_required": False,
         }
     )
     log = tmp / "app.log"
@@ -134,6 +135,7 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
             "data_dir": tmp,
             "stale_job_seconds": 10,
             "heartbeat_seconds": 1,
+            "auth_required": False,
         }
     )
     subprocess.run([sys.executable, "-m", "store", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)

@@ -267,10 +267,25 @@ def test_staged_uploads_become_jobs_and_unused_ones_are_cleaned_up(database):
         session.execute(update(Upload).values(created_at=utcnow() - dt.timedelta(days=2)))
     cleanup_old_jobs(database, older_than_days=30)
     with database.session() as session:
-        remaining = set(session.execute(select(Upload.id)).scalars())
+        remaining = set(session.execute(select(Upload.key)).scalars())
     assert remaining == {used}
-    with pytest.raises(LookupError, match="upload again"):
+    with pytest.raises(LookupError, match="upload it again"):
         create_job_for_upload(database, unused, parameters={})
+
+
+def test_a_staged_upload_is_reached_only_by_its_key_and_only_by_its_owner(database):
+    from store.accounts import add_user
+    from store.jobs import create_job_for_upload, stage_upload
+
+    alice = add_user(database, "alice", "correct horse battery")
+    bob = add_user(database, "bob", "correct horse battery")
+    key = stage_upload(database, filename="a.csv", content=TINY, sha256="0" * 64, owner_id=alice.id)
+    assert len(key) >= 32 and not key.isdigit()  # 24 random bytes, not a counter
+    for forged, owner in [(key, bob.id), (key, None), ("1", alice.id), (key[:-1], alice.id)]:
+        with pytest.raises(LookupError):
+            create_job_for_upload(database, forged, parameters={}, owner_id=owner)
+    event = create_job_for_upload(database, key, parameters={}, owner_id=alice.id)
+    assert get_job(database, event.job_id).owner_id == alice.id
 
 
 def test_times_come_back_in_utc_and_a_time_without_a_zone_is_refused(database):

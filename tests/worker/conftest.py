@@ -96,6 +96,7 @@ def fresh_stack(postgres_admin_url: str, redis_url: str, tmp, *, label: str, wit
             "heartbeat_seconds": 1,
             "job_soft_time_limit": 300,
             "job_time_limit": 360,
+            "auth_required": False,
             **overrides,
         }
         stack = build_stack(values, tmp, with_worker=with_worker)

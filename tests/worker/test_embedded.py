@@ -29,6 +29,7 @@ def test_embedded_submit_stream_and_results(tmp_path):
         data_dir=tmp_path,
         app_env="test",
         local_workers=1,
+        auth_required=False,
     )
     app = create_app(settings, start_background=True)
     runner = app.server.extensions["rtcheck"].dispatcher.runner

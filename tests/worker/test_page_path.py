@@ -45,6 +45,7 @@ def embedded(tmp_path):
             redis_url="",
             data_dir=tmp_path,
             app_env="test",
+            auth_required=False,
             **{"local_workers": 2, **overrides},
         )
         app = create_app(settings, start_background=True)

@@ -20,6 +20,7 @@ def live(tmp_path):
         redis_url="",
         data_dir=tmp_path,
         app_env="test",
+        auth_required=False,
         ws_max_connections=6,
         ws_max_per_client=4,
     )
