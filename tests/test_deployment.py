@@ -219,7 +219,8 @@ def test_application_services_run_one_image(config):
 
 def test_processes_start_with_the_documented_commands(config):
     services_ = config["services"]
-    assert command_line(services_["migrate"]) == "python -m store upgrade"
+    # The schema first, then the first admin account when there is none (ADMIN_USERNAME/PASSWORD).
+    assert command_line(services_["migrate"]) == "sh -c python -m store upgrade && python -m store users ensure-admin"
     web = command_line(services_["web"])
     assert web.startswith("gunicorn -k gthread --threads 32 -w 2 -b 0.0.0.0:8050") and web.endswith("app:server")
     assert "celery -A app:celery_app worker -Q analyses --concurrency 2" in command_line(services_["worker"])
