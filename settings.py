@@ -66,6 +66,11 @@ class Settings(BaseSettings):
             return [str(item).strip().rstrip("/") for item in items if str(item).strip()]
         return value
 
+    @field_validator("session_cookie_secure", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("login_rate_limit", "upload_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:

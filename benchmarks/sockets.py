@@ -38,6 +38,7 @@ def run(label: str, sockets: int, threads: int, requests_n: int, max_connections
             "secret_key": "b" * 40,
             "app_env": "test",
             "redis_url": "",
+            "auth_required": False,  # single-user mode: the sockets measured, not sign-in
             "ws_max_connections": max_connections,
             "ws_max_per_client": per_client,
             "log_level": "WARNING",

@@ -138,6 +138,7 @@ def main() -> None:
         "REDIS_URL": args.redis,
         "SECRET_KEY": "b" * 40,
         "APP_ENV": "test",
+        "AUTH_REQUIRED": "false",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(REPO),
     }

@@ -158,6 +158,7 @@ def register(app: Flask, settings: Settings) -> None:
         f"{prefix}api/openapi.json",
         f"{prefix}metrics",
         f"{prefix}_favicon.ico",
+        f"{prefix}favicon.ico",  # browsers ask for it on the sign-in page too
     }
     static = (f"{prefix}assets/", f"{prefix}_dash-component-suites/")
 

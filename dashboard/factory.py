@@ -40,8 +40,10 @@ def background_manager(settings: Settings, celery):
         return dash.CeleryManager(celery, expire=600)
     import diskcache
 
+    from dashboard.background import ThreadedDiskcacheManager
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return dash.DiskcacheManager(diskcache.Cache(str(settings.data_dir / "callback-cache")), expire=600)
+    return ThreadedDiskcacheManager(diskcache.Cache(str(settings.data_dir / "callback-cache")), expire=600)
 
 
 def create_app(settings: Settings | None = None, *, celery=None, start_background: bool | None = None) -> dash.Dash:
@@ -155,7 +157,12 @@ def who_is_signed_in(account):
     return dbc.NavItem(
         html.Form(
             [
-                html.Span(f"{account.username} · {account.role}", className="text-light small me-2"),
+                dcc.Link(
+                    f"{account.username} · {account.role}",
+                    href=dash.get_relative_path("/account"),
+                    className="text-light small me-2",
+                    title="Account: password and API tokens",
+                ),
                 dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
                 html.Button("Sign out", type="submit", className="btn btn-outline-light btn-sm", id=ids.SIGN_OUT),
             ],

@@ -255,11 +255,13 @@ def list_tokens(db: Database, username: str | None = None) -> list[TokenInfo]:
         ]
 
 
-def revoke_token(db: Database, token_id: int) -> None:
+def revoke_token(db: Database, token_id: int, *, username: str | None = None) -> None:
+    """Revoke a live token; given a user name, only if the token is that account's."""
+    condition = [ApiToken.id == token_id, ApiToken.revoked_at.is_(None)]
+    if username is not None:
+        condition.append(ApiToken.user_id.in_(select(User.id).where(User.username == username)))
     with db.transaction() as session:
-        done = session.execute(
-            update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
-        )
+        done = session.execute(update(ApiToken).where(*condition).values(revoked_at=utcnow()))
         if done.rowcount != 1:
             raise AccountError(f"no active token with id {token_id}")
 

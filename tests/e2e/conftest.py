@@ -76,6 +76,20 @@ class AppServer:
     mode: str
     processes: list
     logs: list
+    env: dict = field(default_factory=dict)
+
+    def store(self, *args: str, password: str | None = None) -> str:
+        """`python -m store ...` against this server's database (e.g. to add an account)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "store", *args],
+            cwd=REPO,
+            env=self.env,
+            input=f"{password}\n" if password else None,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
 
     def api(self, path: str):
         return requests.get(f"{self.url}{path}", timeout=30)
@@ -101,7 +115,7 @@ def _base_env(values: dict) -> dict:
     return env
 
 
-def start_embedded(tmp) -> AppServer:
+def start_embedded(tmp, **settings) -> AppServer:
     port = free_port()
     env = _base_env(
         {
@@ -113,18 +127,19 @@ def start_embedded(tmp) -> AppServer:
             "stale_job_seconds": 10,
             "heartbeat_seconds": 1,
             "auth_required": False,
+            **settings,
         }
     )
     log = tmp / "app.log"
     process = spawn([sys.executable, "app.py"], env, log)
-    server = AppServer(f"http://127.0.0.1:{port}", "embedded", [process], [log])
+    server = AppServer(f"http://127.0.0.1:{port}", "embedded", [process], [log], env)
     if not wait_until(lambda: _healthy(server), 60):
         server.stop()
         raise RuntimeError(f"the app did not start:\n{server.log_tail()}")
     return server
 
 
-def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
+def start_full(tmp, database_url: str, redis_url: str, **settings) -> AppServer:
     port = free_port()
     env = _base_env(
         {
@@ -136,6 +151,7 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
             "stale_job_seconds": 10,
             "heartbeat_seconds": 1,
             "auth_required": False,
+            **settings,
         }
     )
     subprocess.run([sys.executable, "-m", "store", "upgrade"], cwd=REPO, env=env, check=True, capture_output=True)
@@ -148,7 +164,7 @@ def start_full(tmp, database_url: str, redis_url: str) -> AppServer:
     )
     web = spawn(gunicorn_command(port), env, web_log)
     server = AppServer(
-        f"http://127.0.0.1:{port}", "full", [worker, control, web], [worker_log, control_log, web_log]
+        f"http://127.0.0.1:{port}", "full", [worker, control, web], [worker_log, control_log, web_log], env
     )
     if not wait_until(lambda: _healthy(server, workers=True), 90):
         server.stop()
@@ -167,9 +183,19 @@ def _healthy(server: AppServer, workers: bool = False) -> bool:
 @pytest.fixture(scope="module", params=["embedded", "full"])
 def app_server(request, tmp_path_factory):
     """The app as users run it: `python app.py` (embedded), or gunicorn + Celery + PostgreSQL + Redis."""
+    yield from _served(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=["embedded", "full"])
+def signed_in_server(request, tmp_path_factory):
+    """The same, with sign-in required (AUTH_REQUIRED=true, the default outside `make run`)."""
+    yield from _served(request, tmp_path_factory, auth_required=True)
+
+
+def _served(request, tmp_path_factory, **settings):
     tmp = tmp_path_factory.mktemp(f"app-{request.param}")
     if request.param == "embedded":
-        server = start_embedded(tmp)
+        server = start_embedded(tmp, **settings)
         yield server
         server.stop()
         return
@@ -178,7 +204,7 @@ def app_server(request, tmp_path_factory):
     name = f"rtcheck_browser_{uuid.uuid4().hex[:10]}"
     url = services.create_database(admin, name)
     redis.Redis.from_url(private_redis.url).flushall()
-    server = start_full(tmp, url, private_redis.url)
+    server = start_full(tmp, url, private_redis.url, **settings)
     yield server
     server.stop()
     services.drop_database(admin, name)

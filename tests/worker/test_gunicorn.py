@@ -30,6 +30,7 @@ def gunicorn(tmp_path_factory):
         "secret_key": "g" * 40,
         "app_env": "test",
         "redis_url": "",
+        "auth_required": False,
         "ws_max_connections": MAX_CONNECTIONS,
         "ws_max_per_client": MAX_PER_CLIENT,
     }
