@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     job_time_limit: int = Field(1900, ge=10)
     job_memory_mb: int = Field(4096, ge=0, description="memory ceiling of one analysis process; 0: none")
     local_workers: int = Field(2, ge=1, le=64, description="processes for analyses in embedded mode")
+    upload_check_seconds: float = Field(60, gt=0, le=3600, description="time one upload's check may take")
+    upload_check_workers: int = Field(2, ge=1, le=64, description="upload checks at once per web process")
     ws_max_connections: int = Field(24, ge=1, le=100_000, description="open WebSockets per web process")
     ws_max_per_client: int = Field(8, ge=1, le=100_000, description="open WebSockets per client address")
     smtp_url: str = ""

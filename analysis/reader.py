@@ -2,6 +2,12 @@
 
 Only structural problems are decided here (unreadable file, missing column, too many rows);
 cell values are checked by `analysis.validate`.
+
+Every dimension of a file is bounded before it can cost much: bytes (`max_bytes`), rows
+(`max_rows`), columns (`MAX_COLUMNS`), characters per cell (`MAX_CELL_CHARS`, what a spreadsheet
+cell holds at most) and, for a workbook, what its archive expands to (`XLSX_MAX_UNCOMPRESSED`,
+`XLSX_MAX_RATIO`: a zip bomb is refused before anything is inflated). Workbook XML is parsed by
+openpyxl through defusedxml, which refuses entity declarations (no "billion laughs").
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import dataclasses
 import hashlib
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from defusedxml import DefusedXmlException
 
 from analysis.errors import RowIssue, TableError, UnsupportedFormatError
 
@@ -35,6 +44,11 @@ HEADER_ALIASES = {
 _FIELD_BY_ALIAS = {alias: field for field, aliases in HEADER_ALIASES.items() for alias in aliases}
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+MAX_COLUMNS = 5_000
+MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
+XLSX_MAX_UNCOMPRESSED = 1024 * 1024 * 1024  # everything in the archive, inflated
+XLSX_MAX_RATIO = 100  # inflated / compressed for one member over 1 MB (Apache POI's default check)
+_RATIO_CHECKED_FROM = 1024 * 1024
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -170,6 +184,7 @@ class _SpanningRecord(list):
 
 def _text_records(text: str, delimiter: str) -> Iterator[list[str]]:
     """Records of a delimited text; a quote left open until the end of the file is a TableError."""
+    csv.field_size_limit(MAX_CELL_CHARS)  # longer cells stop the reader at once (csv.Error below)
     reader = csv.reader(_lines_then_end_mark(text), delimiter=delimiter, quotechar='"', strict=False)
     last_line = 0
     try:
@@ -184,8 +199,12 @@ def _text_records(text: str, delimiter: str) -> Iterator[list[str]]:
                 )
             yield _SpanningRecord(record) if last_line > first_line else record
     except csv.Error as exc:
-        hint = " (a quote character without its partner?)" if "field limit" in str(exc) else ""
-        raise TableError(f"the file is not a readable delimited table: {exc}{hint}") from None
+        if "field limit" in str(exc):
+            raise TableError(
+                f"a cell around line {reader.line_num + 1} of the file is longer than {MAX_CELL_CHARS:,} characters "
+                "(the most a spreadsheet cell holds); a quote character without its partner?"
+            ) from None
+        raise TableError(f"the file is not a readable delimited table: {exc}") from None
 
 
 def _lines_then_end_mark(text: str) -> Iterator[str]:
@@ -223,12 +242,51 @@ def _skip_to_header(records: Iterable[list[str]]) -> Iterator[list[str]]:
     yield from iterator
 
 
+_ENTITIES_REFUSED = (
+    "the workbook's XML declares entities or a document type, a way to make a small file expand "
+    "without bound; such workbooks are refused. Re-save it from a spreadsheet program, or as CSV"
+)
+
+
+def _refused_xml(exc: BaseException | None) -> bool:
+    """defusedxml refused the XML, perhaps wrapped by openpyxl in an error of its own."""
+    while exc is not None:
+        if isinstance(exc, DefusedXmlException):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse a workbook whose archive would inflate beyond the bounds, before inflating it."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise UnsupportedFormatError(f"cannot open the Excel workbook ({exc}); is it a valid .xlsx file?") from None
+    total = sum(member.file_size for member in members)
+    if total > XLSX_MAX_UNCOMPRESSED:
+        raise TableError(
+            f"the workbook expands to {_format_size(total)}, more than the {_format_size(XLSX_MAX_UNCOMPRESSED)} "
+            "this server reads; save the sheet as CSV, or split it"
+        )
+    for member in members:
+        if member.file_size > _RATIO_CHECKED_FROM and member.file_size > XLSX_MAX_RATIO * max(member.compress_size, 1):
+            raise TableError(
+                f"the workbook's part {member.filename} expands {member.file_size / max(member.compress_size, 1):,.0f} "
+                f"times (to {_format_size(member.file_size)}); more than {XLSX_MAX_RATIO} times is refused as a "
+                "zip bomb. Save the sheet as CSV if this is a real table"
+            )
+
+
 def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
+    _check_archive(data)
     try:
         import openpyxl
 
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged archive
+        if _refused_xml(exc):
+            raise TableError(_ENTITIES_REFUSED) from None
         raise UnsupportedFormatError(
             f"cannot open the Excel workbook ({type(exc).__name__}: {exc}); is it a valid .xlsx file?"
         ) from None
@@ -258,8 +316,15 @@ def _sheet_rows(sheet) -> Iterator[list[str]]:
     """A sheet's rows as text; a damaged sheet found while streaming is a TableError."""
     try:
         for values in sheet.iter_rows(values_only=True):
-            yield list(map(_cell_text, values))
+            cells = list(map(_cell_text, values))
+            while cells and not cells[-1]:  # read-only sheets pad rows to the sheet's declared width
+                cells.pop()
+            yield cells
+    except TableError:
+        raise
     except Exception as exc:  # a damaged sheet surfaces as XML, zip or value errors
+        if _refused_xml(exc):
+            raise TableError(_ENTITIES_REFUSED) from None
         raise TableError(
             f"cannot read sheet '{sheet.title}' of the Excel workbook ({type(exc).__name__}: {exc}); "
             "is it a valid .xlsx file?"
@@ -289,6 +354,12 @@ def _build(
     sheet: str | None,
     max_rows: int,
 ) -> RawTable:
+    if len(header) > MAX_COLUMNS:
+        raise TableError(
+            f"the header has {len(header):,} columns; at most {MAX_COLUMNS:,} are read. "
+            "Export only the columns the analysis needs (Name, RT, Volume, Log P, Anchor and those to keep)"
+        )
+    _check_cells(header, 0)
     header = [cell.strip() for cell in header]
     field_index, extras, notices = _map_header(header, delimiter)
     required_positions = sorted(field_index.items(), key=lambda item: item[1])
@@ -304,6 +375,12 @@ def _build(
             continue
         if len(records) >= max_rows:
             raise TableError(f"the table has more than {max_rows:,} data rows (the limit); split it or raise max_rows")
+        if len(record) > MAX_COLUMNS:
+            raise TableError(
+                f"row {number} has {len(record):,} cells; at most {MAX_COLUMNS:,} columns are read "
+                "(stray delimiters at the end of the line?)"
+            )
+        _check_cells(record, number)
         if type(record) is _SpanningRecord:
             _check_line_breaks(record, number, required_positions, width, delimiter or ",", multiline_extras)
         if len(record) < width:
@@ -350,6 +427,16 @@ def _build(
         notices=notices,
         row_issues=row_issues,
     )
+
+
+def _check_cells(record: list[str], number: int) -> None:
+    if record and max(map(len, record)) > MAX_CELL_CHARS:
+        column = next(i for i, cell in enumerate(record) if len(cell) > MAX_CELL_CHARS)
+        where = "the header" if number == 0 else f"row {number}"
+        raise TableError(
+            f"{where}, column {column + 1}: a cell holds {len(record[column]):,} characters; "
+            f"at most {MAX_CELL_CHARS:,} are read (the most a spreadsheet cell holds)"
+        )
 
 
 # Output fields an extra input column must not shadow.

@@ -119,8 +119,11 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
     issues.extend(name_issues)
     for column in PARSED_COLUMNS:
         frame[column] = parsed[column].to_numpy()
-    for name, index in raw.extra_columns:
-        frame[name] = [r[index] for r in raw.records]
+    if raw.extra_columns:  # at once: one column at a time is quadratic in the number of columns
+        extras = pd.DataFrame(
+            {name: [r[index] for r in raw.records] for name, index in raw.extra_columns}, index=frame.index
+        )
+        frame = pd.concat([frame, extras], axis=1)
     if progress:
         progress(1.0, f"{len(frame):,} rows checked")
 

@@ -30,9 +30,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_parameters": (422, "a parameter outside its allowed range"),
     "invalid_rows": (422, "invalid rows with `on_invalid_rows = reject` (each bad cell in `details`)"),
     "invalid_email": (422, "`notify_email` is not one address of at most 320 characters"),
+    "check_timeout": (422, "checking the file took longer than `UPLOAD_CHECK_SECONDS`; it was stopped"),
     "internal_error": (500, "a server fault; the details are in its log"),
     "queue_unavailable": (503, "the queue is unreachable: the job is stored as failed and can be retried"),
     "database_unavailable": (503, "the database is unreachable: nothing was stored; try again shortly"),
+    "busy": (503, "every upload check (`UPLOAD_CHECK_WORKERS`) stayed busy; try again shortly"),
     "http_error": (400, "any other HTTP error (the response carries its own status)"),
 }
 

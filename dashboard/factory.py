@@ -15,6 +15,7 @@ from flask_wtf.csrf import generate_csrf
 from dashboard import api, auth, ids, observability, security, ws
 from dashboard.events import EventHub, LocalAnnouncer
 from dashboard.services import EXTENSION_KEY, Services, install, services
+from dashboard.upload_check import UploadChecker
 from logs import configure_logging
 from settings import Settings, get_settings
 from store.accounts import count_admins
@@ -112,7 +113,10 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
 
         publisher = make_publisher(settings.redis_url)
         dispatcher = CeleryDispatcher(celery, db, settings.redis_url)
-    found = Services(settings, db, dispatcher, hub, publisher, JobControl(db, publisher, dispatcher), celery)
+    checker = UploadChecker(
+        seconds=settings.upload_check_seconds, workers=settings.upload_check_workers, memory_mb=settings.job_memory_mb
+    )
+    found = Services(settings, db, dispatcher, hub, publisher, JobControl(db, publisher, dispatcher), checker, celery)
     server.extensions[EXTENSION_KEY] = found
     install(found)
     observability.register(server, settings.url_prefix)

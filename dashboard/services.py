@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from dashboard.events import EventHub
+    from dashboard.upload_check import UploadChecker
     from worker.control import JobControl
     from worker.dispatch import CeleryDispatcher, LocalDispatcher
     from worker.progress import Publisher
@@ -33,6 +34,7 @@ class Services:
     hub: EventHub
     publisher: Publisher  # announces changes the web process makes
     jobs: JobControl  # submit, cancel, retry, delete: the only way the web layer changes a job
+    checker: UploadChecker  # reads and validates uploads in bounded child processes
     celery: Celery | None = None
 
 

@@ -176,7 +176,6 @@ def copy_database(
     return _verify(database_report(source), database_report(destination))
 
 
-
 def _verify(expected: TransferReport, actual: TransferReport) -> TransferReport:
     problems = [
         f"{name}: {expected.tables[name].rows} rows / {expected.tables[name].checksum[:12]} expected, "

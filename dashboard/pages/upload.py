@@ -18,14 +18,13 @@ from dashboard import ids
 from dashboard.auth import client_address, current_account, upload_allowed
 from dashboard.components import error_alert
 from dashboard.services import services
-from dashboard.submission import SubmissionError, check_email, check_upload, parse_parameters
+from dashboard.submission import SubmissionError, check_email, parse_parameters
 from store.jobs import stage_upload
 from worker.control import JobControlError
 
 dash.register_page(__name__, path="/", name="Upload", title="Upload · Ganglioside RT check", order=0)
 log = logging.getLogger(__name__)
 
-PREVIEW_ROWS = 8
 REPORT_ROWS = 200
 EXAMPLE_NAME = "synthetic-example.csv"
 
@@ -228,7 +227,9 @@ def receive_files(contents, _example, filenames, values, control_ids):
                 raise SubmissionError(
                     "rate_limited", f"more than {found.settings.upload_rate_limit} uploads; wait a while"
                 )
-            table = check_upload(name, data, params.replace(on_invalid_rows="skip"), found.settings.max_upload_bytes)
+            table = found.checker.check(
+                name, data, params.replace(on_invalid_rows="skip"), found.settings.max_upload_bytes
+            )
         except SubmissionError as exc:
             cards.append(_file_card(name, None, error=exc.message))
             continue
@@ -240,7 +241,7 @@ def receive_files(contents, _example, filenames, values, control_ids):
                 "upload_key": upload_key,
                 "filename": name,
                 "rows": table.n_rows,
-                "invalid_rows": len({i.row for i in table.issues}),
+                "invalid_rows": table.invalid_rows,
             }
         )
         cards.append(_file_card(name, table))
@@ -263,7 +264,7 @@ def _file_card(name: str, table, error: str | None = None) -> html.Div:
             dbc.Alert(error, color="danger", className="mb-0 py-2"),
         ]
         return html.Div(dbc.Card(dbc.CardBody(body), className="mb-2"), className="file-card", **{"data-file": name})
-    bad_rows = sorted({issue.row for issue in table.issues})
+    bad_rows = table.invalid_rows
     header = [
         html.I(
             className="bi bi-check-circle text-success me-1"
@@ -276,7 +277,7 @@ def _file_card(name: str, table, error: str | None = None) -> html.Div:
             className="text-muted",
         ),
     ]
-    preview = table.frame.head(PREVIEW_ROWS)[["row", "name", "rt", "volume", "log_p", "anchor", "canonical_name"]]
+    preview = table.preview
     preview = preview.assign(anchor=preview["anchor"].map({True: "T", False: "F"}))  # React shows no booleans
     body = [
         html.H6(header),
@@ -294,7 +295,7 @@ def _file_card(name: str, table, error: str | None = None) -> html.Div:
         body.append(
             dbc.Alert(
                 [
-                    html.B(f"{len(bad_rows)} of {table.n_rows} rows are invalid. "),
+                    html.B(f"{bad_rows} of {table.n_rows} rows are invalid. "),
                     "With 'on invalid rows' = reject (the default) the file cannot be analysed until they are fixed; "
                     "with skip, the valid rows are analysed and these are listed as invalid.",
                 ],
@@ -310,8 +311,8 @@ def _file_card(name: str, table, error: str | None = None) -> html.Div:
                 _frame(report), size="sm", bordered=True, className="table-compact validation-report mb-0"
             )
         )
-        if len(table.issues) > REPORT_ROWS:
-            body.append(html.Small(f"… and {len(table.issues) - REPORT_ROWS} more problems", className="text-muted"))
+        if table.n_issues > REPORT_ROWS:
+            body.append(html.Small(f"… and {table.n_issues - REPORT_ROWS:,} more problems", className="text-muted"))
     return html.Div(dbc.Card(dbc.CardBody(body), className="mb-2"), className="file-card", **{"data-file": name})
 
 

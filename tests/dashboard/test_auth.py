@@ -129,8 +129,7 @@ def test_another_users_job_does_not_exist_for_them(site, method, suffix):
 def test_listings_and_counts_hold_only_what_the_caller_may_see(site):
     bobs = submit(site, "bob")
     listed = {
-        name: {job["id"] for job in site["as"](name).get("/api/jobs?limit=1000").get_json()["jobs"]}
-        for name in PEOPLE
+        name: {job["id"] for job in site["as"](name).get("/api/jobs?limit=1000").get_json()["jobs"]} for name in PEOPLE
     }
     assert site["job"] in listed["alice"] and bobs not in listed["alice"]
     assert site["job"] in listed["carol"] and site["job"] in listed["vera"]  # the same group

@@ -62,9 +62,7 @@ def check_shape(document: dict, response_spec: dict, response) -> None:
 
 
 def submitted(client, content: bytes, name: str) -> str:
-    response = client.post(
-        "/api/jobs", data={"file": (io.BytesIO(content), name)}, content_type="multipart/form-data"
-    )
+    response = client.post("/api/jobs", data={"file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
     assert response.status_code == 202, response.get_json()
     return response.get_json()["id"]
 

@@ -89,7 +89,10 @@ def test_the_account_page_changes_the_password_and_makes_tokens_the_api_takes(si
     page.click("#token-create")
     token = page.locator("#new-token").inner_text().strip()
     page.locator("#token-list", has_text="nightly batch").wait_for()
-    jobs = lambda: requests.get(f"{server.url}/api/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def jobs():
+        return requests.get(f"{server.url}/api/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
     assert jobs().status_code == 200
     page.click("#token-list button:has-text('Revoke')")
     page.locator("#account-alert", has_text="Token revoked").wait_for()
@@ -171,4 +174,5 @@ def test_a_wrong_password_says_so_and_the_eleventh_attempt_is_refused(signed_in_
     sign_in(page, "alice", PASSWORD)  # right, but too late for a minute
     assert "Too many attempts" in page.inner_text("#login-message")
     # The page answered 401 and then 429, as it should; those are the only console errors
-    page.console_log.errors = [e for e in page.console_log.errors if "status of 401" not in e and "status of 429" not in e]
+    expected = ("status of 401", "status of 429")
+    page.console_log.errors = [e for e in page.console_log.errors if not any(x in e for x in expected)]

@@ -141,7 +141,6 @@ def test_a_queued_job_whose_task_redis_lost_runs_after_reconciliation(postgres_a
         assert stack.celery.send_task(RECONCILE_JOBS, kwargs={"older_than_seconds": 0}).get(timeout=30) == 0
 
 
-
 def test_a_database_outage_of_twenty_seconds_mid_job_is_ridden_out_and_the_result_saved_once(
     private_postgres, private_redis, tmp_path
 ):
