@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -74,6 +75,18 @@ def test_a_token_is_stored_only_as_its_hash_and_stops_working_when_revoked(datab
     assert accounts.account_for_token(database, token) is None
     with pytest.raises(accounts.AccountError, match="no active token"):
         accounts.revoke_token(database, token_id)
+
+
+def test_a_tokens_last_use_is_written_at_most_once_a_minute(database, monkeypatch):
+    accounts.add_user(database, "ana", PASSWORD)
+    _, token = accounts.create_token(database, "ana")
+    accounts.account_for_token(database, token)
+    (first,) = accounts.list_tokens(database, "ana")
+    accounts.account_for_token(database, token)  # within the minute: a read only
+    assert accounts.list_tokens(database, "ana")[0].last_used_at == first.last_used_at
+    monkeypatch.setattr(accounts, "TOKEN_USE_RESOLUTION", timedelta(0))
+    accounts.account_for_token(database, token)
+    assert accounts.list_tokens(database, "ana")[0].last_used_at > first.last_used_at
 
 
 def test_role_group_and_password_changes(database):
