@@ -7,7 +7,9 @@ In process, through Flask's test client (no network, no browser), on one app in 
 the median and p99 time of `GET /api/health` and `GET /api/jobs?limit=1`, anonymous-allowed
 versus with `Authorization: Bearer <token>` versus with a session cookie; then the time of one
 `POST /login` (argon2id verification; the form fetched before) followed by the upload page, which is what a user waits
-for between pressing "Sign in" and seeing the page's HTML.
+for between pressing "Sign in" and seeing the page's HTML; then, in headless Chromium against
+`python app.py`, from pressing "Sign in" to the upload page's drop zone on screen (median of
+--browser-runs).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from store import accounts  # noqa: E402
 from tests.dashboard.clients import build_client  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, start_embedded  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -43,7 +46,9 @@ def timed(client, path: str, n: int, **headers) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    n = parser.parse_args().requests
+    parser.add_argument("--browser-runs", type=int, default=5)
+    arguments = parser.parse_args()
+    n = arguments.requests
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
         open_client = build_client(Path(one), auth_required=False)
         signed = build_client(Path(two), auth_required=True)
@@ -73,6 +78,34 @@ def main() -> None:
                 f"session {rows[i * 3 + 2][1] - base[path]:+.2f} ms (medians)"
             )
         print(f"sign-in (POST /login, argon2id) then the upload page's HTML: {sign_in_ms:.0f} ms")
+    print(f"in Chromium, 'Sign in' pressed to the upload page visible: {browser_sign_in_ms(arguments.browser_runs)}")
+
+
+def browser_sign_in_ms(runs: int) -> str:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as directory:
+        server = start_embedded(Path(directory), auth_required=True)
+        try:
+            server.store("users", "add", "alice", password=PASSWORD)
+            times = []
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for _ in range(runs):
+                    context = browser.new_context()
+                    page = context.new_page()
+                    page.goto(server.url + "/login")
+                    page.fill("#username", "alice")
+                    page.fill("#password", PASSWORD)
+                    started = time.perf_counter()
+                    page.click("#sign-in")
+                    page.wait_for_selector("#upload", state="visible")
+                    times.append((time.perf_counter() - started) * 1000)
+                    context.close()
+                browser.close()
+        finally:
+            server.stop()
+    return f"median {statistics.median(times):.0f} ms, max {max(times):.0f} ms over {runs} runs"
 
 
 if __name__ == "__main__":

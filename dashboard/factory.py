@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None, *, celery=None, start_backgroun
     server.extensions[EXTENSION_KEY] = found
     install(found)
     observability.register(server, settings.url_prefix)
-    security.register(server)
+    security.register(server, script_hashes=app.csp_hashes)
     auth.register(server, settings)
     api.register(server, settings.url_prefix)
     ws.register(server, settings.url_prefix)

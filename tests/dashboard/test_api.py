@@ -6,8 +6,11 @@ not started, so nothing that is accepted runs. What needs the whole stack is in 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -170,6 +173,29 @@ def test_every_response_refuses_framing_and_type_sniffing(client, path):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("path", ["/", "/jobs", "/methods"])
+def test_pages_may_run_only_this_servers_scripts_and_dashs_own_inline_script(client, path):
+    client.get(path)  # Dash sets itself up (and adds its pages' inline script) at the first request
+    response = client.get(path)
+    policy = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+    sources = policy["script-src"].split()
+    assert not {"'unsafe-inline'", "'unsafe-eval'", "*"} & set(sources)
+    assert policy["default-src"] == policy["connect-src"] == "'self'" and policy["object-src"] == "'none'"
+    html = response.get_data(as_text=True)
+    executed = [
+        body
+        for attributes, body in re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+        if "src=" not in attributes and "application/json" not in attributes and body.strip()
+    ]
+    executed = [body for body in executed if "does not support Internet Explorer" not in body]  # inside <!--[if IE]>
+    assert executed, "the page has no inline script; the test would check nothing"
+    for body in executed:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in sources, body[:80]
+    external = re.findall(r'<script[^>]*src="([^"]+)"', html)
+    assert external and all(src.startswith("/") and not src.startswith("//") for src in external)
 
 
 @pytest.mark.parametrize(
