@@ -26,7 +26,13 @@ from defusedxml import DefusedXmlException
 
 from analysis.errors import RowIssue, TableError, UnsupportedFormatError
 
-REQUIRED_COLUMNS = ("name", "rt", "volume", "log_p", "anchor")
+INPUT_FIELDS = ("name", "rt", "volume", "log_p", "anchor")  # the table's own columns, in output order
+OPTIONAL_COLUMNS = ("log_p",)  # the model never uses Log P; without it the Log P checks are skipped
+REQUIRED_COLUMNS = tuple(field for field in INPUT_FIELDS if field not in OPTIONAL_COLUMNS)
+NO_LOG_P_NOTICE = (
+    "no Log P column: Log P is optional (the model does not use it); the Log P checks are skipped "
+    "and the plots show retention time against carbon number instead"
+)
 DISPLAY_NAMES = {
     "name": "Name",
     "rt": "RT",
@@ -307,9 +313,7 @@ def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
         raise TableError("the workbook has no worksheets")
     if not lacking:
         raise TableError(f"the workbook is empty: no sheet holds any cells (sheets: {', '.join(sheets_seen)})")
-    raise TableError(
-        "no sheet has all the required columns Name, RT, Volume, Log P and Anchor (" + "; ".join(lacking) + ")"
-    )
+    raise TableError("no sheet has all the required columns Name, RT, Volume and Anchor (" + "; ".join(lacking) + ")")
 
 
 def _sheet_rows(sheet) -> Iterator[list[str]]:
@@ -413,7 +417,7 @@ def _build(
             "check that no quote character is left unpaired"
         )
     return RawTable(
-        columns=list(REQUIRED_COLUMNS) + [name for name, _ in extras],
+        columns=list(INPUT_FIELDS) + [name for name, _ in extras],
         field_index=field_index,
         extra_columns=extras,
         records=records,
@@ -475,7 +479,7 @@ RESERVED_OUTPUT_NAMES = frozenset(
         "oac",
         "valid",
         "invalid_reason",
-        *REQUIRED_COLUMNS,
+        *INPUT_FIELDS,
     }
 )
 
@@ -551,4 +555,6 @@ def _map_header(header: list[str], delimiter: str | None):
         raise TableError(
             f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (found {found}).{hint}"
         )
+    if "log_p" not in field_index:
+        notices.append(NO_LOG_P_NOTICE)
     return field_index, extras, notices

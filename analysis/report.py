@@ -365,8 +365,10 @@ def summary(
     outlier = (rows["status"] == "outlier").to_numpy()
     extra = masks["extra_peak"]
     anchor = stage.anchor
+    log_p_given = bool(np.isfinite(rows["log_p"].to_numpy(dtype=float)).any())
     return {
         "n_rows": len(rows),
+        "log_p_given": log_p_given,
         "counts": {status: int(counts.get(status, 0)) for status in STATUSES},
         "identity_outliers": int((outlier & ~extra & ~anchor).sum()),
         "extra_peak_outliers": int((outlier & extra & ~anchor).sum()),
@@ -382,7 +384,7 @@ def summary(
         "n_extrapolated": int(masks["extrapolated"].sum()),
         "n_fragment_review": int(masks["fragment_review"].sum()),
         "n_logp_inconsistent": int(logp.flagged.sum()),
-        "logp_check": logp.status,
+        "logp_check": logp.status if log_p_given else "not checked: the table has no Log P",
         "oac_pairs": int(shifts.size),
         "oac_inconsistent": int(oacetylation["verdict"].str.startswith("inconsistent").sum()),
         "oac_no_base": int((oacetylation["verdict"] == "no base peak").sum()),

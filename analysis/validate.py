@@ -104,6 +104,9 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
     frame["name"] = columns["name"].str.strip()
     converted_commas = False
     for field, check in (("rt", _rt_rule), ("volume", _volume_rule), ("log_p", None)):
+        if field not in columns:  # Log P, optional, and the table has no such column
+            frame[field] = np.full(len(rows), np.nan)
+            continue
         values, field_issues, used_comma = _parse_numbers(columns[field], field, rows, decimal_comma, check)
         frame[field] = values
         issues.extend(field_issues)

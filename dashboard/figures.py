@@ -135,20 +135,22 @@ def rt_vs_logp(rows: pd.DataFrame, head: str | None = None, selected_rows: Itera
     another head group is shown as an open grey diamond at its own Log P (the line is then
     nearly horizontal: fragment and precursor co-elute).
     """
-    peaks = _with_hover_text(_plottable_peaks(rows))
+    x_field, x_label = plot_axis(rows)
+    peaks = _with_hover_text(_plottable_peaks(rows, x_field))
+    peaks = peaks.assign(plot_x=pd.to_numeric(peaks[x_field], errors="coerce"))
     if head is not None:
         in_head = peaks[peaks["head"] == head]
         revision = f"rt_vs_logp/{head}"
         if in_head.empty:
-            return _message_figure(f"{NO_DATA_MESSAGE} in {head}", f"RT vs Log P: {head}", revision)
+            return _message_figure(f"{NO_DATA_MESSAGE} in {head}", f"RT vs {x_label}: {head}", revision)
         heads = [head]
-        title = f"RT vs Log P: {head}"
+        title = f"RT vs {x_label}: {head}"
     else:
         revision = "rt_vs_logp/all"
         if peaks.empty:
-            return _message_figure(NO_DATA_MESSAGE, "RT vs Log P", revision)
+            return _message_figure(NO_DATA_MESSAGE, f"RT vs {x_label}", revision)
         heads = _head_groups_in_order(peaks)
-        title = "RT vs Log P by head group"
+        title = f"RT vs {x_label} by head group"
 
     columns = min(FACET_COLUMNS, len(heads))
     grid_rows = math.ceil(len(heads) / columns)
@@ -160,7 +162,7 @@ def rt_vs_logp(rows: pd.DataFrame, head: str | None = None, selected_rows: Itera
         shared_yaxes="all",  # RT on one scale, so head groups compare at a glance
         specs=[[{} if r * columns + c < len(heads) else None for c in range(columns)] for r in range(grid_rows)],
         subplot_titles=[f"{name} · {counts[name]} peak{'s' if counts[name] != 1 else ''}" for name in heads],
-        x_title="Log P",
+        x_title=x_label,
         y_title=RT_LABEL,
         horizontal_spacing=0.06 if columns > 1 else 0.02,
         vertical_spacing=FACET_GAP_PX / height,
@@ -186,12 +188,12 @@ def _head_panel_traces(peaks, head, links, selected, scatter) -> list:
     panel_links = links[(links["fragment_head"] == head) | (links["precursor_head"] == head)]
     linked_elsewhere = _linked_peaks_outside(peaks, panel_links, head)
     return [
-        *_interval_traces(judged, "log_p", "predicted_rt", scatter),
+        *_interval_traces(judged, "plot_x", "predicted_rt", scatter),
         *_link_traces(panel_links, scatter),
-        *_status_traces(in_head, "log_p", "rt", scatter),
-        *_anchor_traces(in_head, "log_p", "rt", scatter),
+        *_status_traces(in_head, "plot_x", "rt", scatter),
+        *_anchor_traces(in_head, "plot_x", "rt", scatter),
         *_linked_elsewhere_traces(linked_elsewhere, scatter),
-        *_selected_traces(in_head, "log_p", "rt", selected, scatter),
+        *_selected_traces(in_head, "plot_x", "rt", selected, scatter),
     ]
 
 
@@ -218,9 +220,9 @@ def _fragment_links(peaks: pd.DataFrame) -> pd.DataFrame:
     columns = [
         fragments["row"],
         precursors.index,
-        fragments["log_p"],
+        fragments["plot_x"],
         fragments["rt"],
-        precursors["log_p"],
+        precursors["plot_x"],
         precursors["rt"],
         fragments["head"],
         precursors["head"],
@@ -268,7 +270,7 @@ def _linked_elsewhere_traces(peaks: pd.DataFrame, scatter) -> list:
     if peaks.empty:
         return []
     diamonds = scatter(
-        x=peaks["log_p"],
+        x=peaks["plot_x"],
         y=peaks["rt"],
         customdata=_hover_data(peaks),
         hovertemplate=HOVER_TEMPLATE,
@@ -431,16 +433,24 @@ def coefficients(model_report: dict | None) -> go.Figure:
 # ---------------------------------------------------------------------------------------------
 
 
-def _plottable_peaks(rows: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows that can be placed on RT vs Log P: not invalid, with a head group, RT and Log P."""
-    needed = {"row", "status", "head", "rt", "log_p"}
+def plot_axis(rows: pd.DataFrame | None) -> tuple[str, str]:
+    """What the main plot puts across: Log P when the table has it, else the carbon number of the
+    ceramide (the model's own leading term; Log P is optional)."""
+    if rows is not None and "log_p" in rows and pd.to_numeric(rows["log_p"], errors="coerce").notna().any():
+        return "log_p", "Log P"
+    return "carbons", "carbon number"
+
+
+def _plottable_peaks(rows: pd.DataFrame | None, x_field: str = "log_p") -> pd.DataFrame:
+    """Rows that can be placed on the main plot: not invalid, with a head group, RT and x."""
+    needed = {"row", "status", "head", "rt", x_field}
     if rows is None or rows.empty or not needed.issubset(rows.columns):
         return pd.DataFrame(columns=sorted(needed))
     keep = (
         (rows["status"] != "invalid")
         & rows["head"].notna()
         & pd.to_numeric(rows["rt"], errors="coerce").notna()
-        & pd.to_numeric(rows["log_p"], errors="coerce").notna()
+        & pd.to_numeric(rows[x_field], errors="coerce").notna()
     )
     return rows[keep]
 

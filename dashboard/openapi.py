@@ -58,7 +58,7 @@ def document(prefix: str = "/") -> dict:
                                     "file": {
                                         "type": "string",
                                         "format": "binary",
-                                        "description": "CSV, TSV or XLSX with Name, RT, Volume, Log P, Anchor.",
+                                        "description": "CSV, TSV or XLSX: Name, RT, Volume, Anchor, optional Log P.",
                                     },
                                     "params": {
                                         "type": "string",

@@ -148,7 +148,9 @@ def summary_cards(job, result: AnalysisResult, filename: str) -> html.Div:
             html.Div(
                 [
                     html.B("Input: "),
-                    f"{filename} ({source['rows']:,} rows, {source['format'].upper()}), SHA-256 ",
+                    f"{filename} ({source['rows']:,} rows, {source['format'].upper()}"
+                    + ("" if summary.get("log_p_given", True) else ", no Log P column: Log P checks skipped")
+                    + "), SHA-256 ",
                     html.Code(source["sha256"], className="small"),
                 ],
                 className="small mt-1",
@@ -243,7 +245,10 @@ def peaks_tab(result: AnalysisResult, head: str, plot: str) -> html.Div:
                     dbc.Col(
                         dbc.RadioItems(
                             id=ids.PLOT_TABS,
-                            options=[{"label": v, "value": k} for k, v in PLOTS.items()],
+                            options=[
+                                {"label": f"RT vs {figures.plot_axis(result.rows)[1]}" if k == "rt" else v, "value": k}
+                                for k, v in PLOTS.items()
+                            ],
                             value=plot,
                             inline=True,
                             className="pt-1",
@@ -430,7 +435,10 @@ def model_tab(result: AnalysisResult) -> html.Div:
             else html.P("none", className="text-muted small"),
             html.P(
                 f"For comparison, one straight line of RT on Log P over the same anchors: LOO RMSEP "
-                f"{_fmt(baseline.get('loo_rmsep'))} min.",
+                f"{_fmt(baseline.get('loo_rmsep'))} min."
+                if result.summary.get("log_p_given", True)
+                else "The table has no Log P column, so there is no Log P line to compare with (Log P is "
+                "optional: the model uses the composition only).",
                 className="small text-muted",
             ),
         ]

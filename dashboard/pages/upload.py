@@ -39,7 +39,9 @@ def layout(**_query):
             html.P(
                 [
                     "Upload peak tables with columns ",
-                    html.B("Name, RT, Volume, Log P, Anchor"),
+                    html.B("Name, RT, Volume, Anchor"),
+                    " and optionally ",
+                    html.B("Log P"),
                     " (CSV, TSV or XLSX). Each file is checked at once; nothing is analysed until you press Analyze. ",
                     html.A("How the analysis works", href=dash.get_relative_path("/methods")),
                 ],

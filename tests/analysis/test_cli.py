@@ -221,7 +221,7 @@ def test_invalid_rows_are_rejected_with_their_row_numbers(tmp_path, sample_rows)
     [
         (b"", "empty"),
         (b"Name,RT,Volume,Log P,Anchor\n", "no data rows"),
-        (b"Name,RT,Volume,Anchor\nGM3(36:1;O2),10.6,100,T\n", "Log P"),
+        (b"Name,RT,Log P,Anchor\nGM3(36:1;O2),10.6,1.5,T\n", "Volume"),
     ],
     ids=["empty file", "header only", "missing column"],
 )

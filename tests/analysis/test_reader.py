@@ -457,3 +457,11 @@ def test_numbers_with_signs_exponents_and_spaces():
     assert table.frame["rt"].tolist() == [8.0, 0.5]
     assert table.frame["volume"].tolist() == [1e5, 2500.0]
     assert table.frame["log_p"].tolist() == [1.5, -0.25]
+
+
+def test_log_p_is_optional_and_its_absence_is_said():
+    raw = read_table(b"Name,RT,Volume,Anchor\nGM3(36:1;O2),10.6,100,T\n", filename="t.csv")
+    assert "log_p" not in raw.field_index and raw.columns[:5] == ["name", "rt", "volume", "log_p", "anchor"]
+    assert any("no Log P column" in notice for notice in raw.notices)
+    with_it = read_table(b"Name,RT,Volume,Log P,Anchor\nGM3(36:1;O2),10.6,100,1.5,T\n", filename="t.csv")
+    assert not any("Log P" in notice for notice in with_it.notices)

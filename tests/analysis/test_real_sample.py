@@ -206,3 +206,25 @@ def test_every_variance_component_is_reported_per_row_and_per_model(result):
     components = {c["component"] for c in result.models[0]["variance_components"]}
     assert {"residual", "species", "prefix", "head group"} <= components
     assert all(c["method"] for c in result.models[0]["variance_components"])
+
+
+def test_without_its_log_p_column_the_sample_gets_the_same_calls_and_says_log_p_was_absent(
+    result, porcine_csv, tmp_path
+):
+    table = pd.read_csv(porcine_csv)
+    path = tmp_path / "no-log-p.csv"
+    table.drop(columns=["Log P"]).to_csv(path, index=False)
+    without = run_file(path)
+    assert without.counts == result.counts
+    before, after = result.rows, without.rows
+    assert list(after["status"]) == list(before["status"])
+    pd.testing.assert_series_equal(after["predicted_rt"], before["predicted_rt"])
+    pd.testing.assert_series_equal(after["pi_high"], before["pi_high"])
+    assert after["log_p"].isna().all()
+    # Only the Log P flag goes, on exactly the rows that had it
+    had = before["flags"].map(lambda flags: "logp_inconsistent" in flags)
+    assert had.any()
+    assert list(after["flags"]) == [[f for f in flags if f != "logp_inconsistent"] for flags in before["flags"]]
+    assert (result.summary["log_p_given"], without.summary["log_p_given"]) == (True, False)
+    assert without.summary["logp_check"] == "not checked: the table has no Log P"
+    assert any("no Log P column" in notice for notice in without.provenance["input"]["notices"])

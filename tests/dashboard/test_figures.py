@@ -114,6 +114,19 @@ def test_every_plottable_peak_is_drawn_once_with_its_row_number(porcine):
     assert sorted(drawn) == sorted(porcine.rows.loc[porcine.rows["status"] != "invalid", "row"])
 
 
+def test_without_log_p_the_main_plot_puts_carbon_number_across_with_every_peak_at_its_own(porcine):
+    rows = porcine.rows.assign(log_p=float("nan"))
+    fig = rt_vs_logp(rows)
+    assert fig.layout.title.text == "RT vs carbon number by head group"
+    assert any(a.text == "carbon number" for a in fig.layout.annotations)  # the shared x title
+    drawn = plotted_rows(status_traces(fig))
+    assert sorted(drawn) == sorted(rows.loc[rows["status"] != "invalid", "row"])
+    carbons = rows.set_index("row")["carbons"]
+    for trace in status_traces(fig):
+        assert [carbons[row[0]] for row in trace.customdata] == list(trace.x), trace.name
+    assert rt_vs_logp(porcine.rows).layout.title.text == "RT vs Log P by head group"
+
+
 @pytest.mark.parametrize("name", ROW_FIGURES)
 def test_customdata_first_column_is_the_row_of_that_point(porcine, name):
     fig = ROW_FIGURES[name](porcine.rows, selected_rows=[1, 3])
