@@ -113,6 +113,27 @@ _MOD_TOKEN = re.compile(r"^(?P<count>[0-9]*)(?P<mod>[A-Za-z]+)$")
 _DIGITS = "0123456789"
 
 
+_MS1_ONLY = re.compile(r"^\s*w/o\s*MS2\s*:\s*", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotation:
+    """A name cell as annotation tools write it, taken apart before the name is parsed."""
+
+    name: str  # the species name to parse
+    ms1_only: bool  # MS-DIAL's "w/o MS2:" prefix: annotated from MS1 alone, never an anchor
+    molecular_species: str  # what followed "|" in "species|molecular species", or ""
+
+
+def split_annotation(text: str) -> Annotation:
+    """`w/o MS2: GM3 34:1;O2|GM3 18:1;O2/16:0` -> name `GM3 34:1;O2`, MS1 only, molecular species
+    `GM3 18:1;O2/16:0` (MS-DIAL writes the sum species, then the chains it resolved)."""
+    prefix = _MS1_ONLY.match(text)
+    rest = text[prefix.end() :] if prefix else text
+    species, bar, molecular = rest.partition("|")
+    return Annotation(species.strip() if bar else rest, bool(prefix), molecular.strip())
+
+
 def parse_name(text: object) -> ParsedName:
     """Parse one name; raise NameParseError with a message that says which part failed."""
     if not isinstance(text, str):

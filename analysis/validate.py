@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import RowIssue
-from analysis.names import COMPOSITION_UNITS, SUGAR_UNITS, ParsedName, try_parse_name
+from analysis.names import COMPOSITION_UNITS, SUGAR_UNITS, ParsedName, split_annotation, try_parse_name
 from analysis.reader import DISPLAY_NAMES, RawTable
 
 RT_MAX_MINUTES = 300.0
@@ -25,6 +25,7 @@ ANCHOR_VALUES = {
     "no": False,
     "0": False,
 }
+MOLECULAR_SPECIES = "molecular_species"  # the column for what follows '|' in a name
 PARSED_COLUMNS = (
     "canonical_name",
     "head",
@@ -118,15 +119,28 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
     if progress:
         progress(0.4, "numbers and anchor flags checked")
 
-    parsed, name_issues = _parse_names(frame["name"], rows)
+    names, ms1_only, molecular = _annotations(frame["name"])
+    parsed, name_issues = _parse_names(names, rows, frame["name"])
     issues.extend(name_issues)
     for column in PARSED_COLUMNS:
         frame[column] = parsed[column].to_numpy()
-    if raw.extra_columns:  # at once: one column at a time is quadratic in the number of columns
-        extras = pd.DataFrame(
-            {name: [r[index] for r in raw.records] for name, index in raw.extra_columns}, index=frame.index
+    extra_names = [name for name, _ in raw.extra_columns]
+    if ms1_only.any():
+        marked = int(frame.loc[ms1_only, "anchor"].fillna(False).astype(bool).sum())
+        frame.loc[ms1_only, "anchor"] = False
+        notices.append(
+            f"{int(ms1_only.sum())} row{'s are' if ms1_only.sum() > 1 else ' is'} annotated 'w/o MS2:' "
+            "(MS1 only) and never an anchor"
+            + (f" ({marked} marked as anchor{'s' if marked > 1 else ''} in the file)" if marked else "")
         )
-        frame = pd.concat([frame, extras], axis=1)
+    extras = {name: [r[index] for r in raw.records] for name, index in raw.extra_columns}
+    if (molecular != "").any():
+        column = MOLECULAR_SPECIES if MOLECULAR_SPECIES not in extras else f"{MOLECULAR_SPECIES} (from Name)"
+        extras[column] = list(molecular)
+        extra_names.append(column)
+        notices.append(f"names of the form 'species|molecular species': the part after '|' is in column '{column}'")
+    if extras:  # at once: one column at a time is quadratic in the number of columns
+        frame = pd.concat([frame, pd.DataFrame(extras, index=frame.index)], axis=1)
     if progress:
         progress(1.0, f"{len(frame):,} rows checked")
 
@@ -137,7 +151,7 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
     return PeakTable(
         frame=frame,
         issues=issues,
-        extra_columns=[name for name, _ in raw.extra_columns],
+        extra_columns=extra_names,
         filename=raw.filename,
         sha256=raw.sha256,
         n_bytes=raw.n_bytes,
@@ -208,7 +222,20 @@ def _parse_anchor(texts: pd.Series, rows: np.ndarray):
     return mapped.fillna(False).astype(bool).to_numpy(), issues
 
 
-def _parse_names(names: pd.Series, rows: np.ndarray):
+def _annotations(written: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """From the names as written (text, once per distinct name): the species names to parse,
+    which rows are MS1-only annotations, and the molecular species after a '|'."""
+    codes, unique = pd.factorize(written, sort=False)
+    parts = [split_annotation(str(text)) for text in unique]
+    names = np.array([part.name for part in parts], dtype=object)[codes]
+    ms1_only = np.array([part.ms1_only for part in parts], dtype=bool)[codes]
+    molecular = np.array([part.molecular_species for part in parts], dtype=object)[codes]
+    return pd.Series(names, index=written.index, dtype=object), ms1_only, molecular
+
+
+def _parse_names(names: pd.Series, rows: np.ndarray, written: pd.Series | None = None):
+    """Parse each distinct name once; a problem is reported with the name as written."""
+    written = names if written is None else written
     codes, unique = pd.factorize(names, sort=False)
     empty = dict.fromkeys(PARSED_COLUMNS)
     records, errors = [], {}
@@ -223,7 +250,7 @@ def _parse_names(names: pd.Series, rows: np.ndarray):
     issues = []
     if errors:
         for i in np.flatnonzero(np.isin(codes, list(errors))):
-            issues.append(RowIssue(int(rows[i]), "Name", names.iat[i], errors[codes[i]]))
+            issues.append(RowIssue(int(rows[i]), "Name", written.iat[i], errors[codes[i]]))
     return parsed, issues
 
 

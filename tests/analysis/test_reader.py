@@ -465,3 +465,27 @@ def test_log_p_is_optional_and_its_absence_is_said():
     assert any("no Log P column" in notice for notice in raw.notices)
     with_it = read_table(b"Name,RT,Volume,Log P,Anchor\nGM3(36:1;O2),10.6,100,1.5,T\n", filename="t.csv")
     assert not any("Log P" in notice for notice in with_it.notices)
+
+
+def test_ms_dial_annotations_ms1_only_and_molecular_species_are_taken_apart():
+    from analysis.params import Parameters
+    from analysis.pipeline import load_table
+
+    data = (
+        b"Name,RT,Volume,Anchor\n"
+        b"w/o MS2: GM3 34:1;O2|GM3 18:1;O2/16:0,8.1,100,T\n"
+        b"GM3 36:1;O2|GM3 18:1;O2/18:0,9.1,100,T\n"
+        b"GM3(38:1;O2),10.1,100,F\n"
+        b"W/O MS2:GD1a 36:1;2O,9.5,100,F\n"
+        b"w/o MS2: GX1 36:1;O2,9.5,100,F\n"
+    )
+    table = load_table(data, filename="msdial.csv", params=Parameters(on_invalid_rows="skip"))
+    frame = table.frame.set_index("row")
+    assert list(frame["canonical_name"][:4]) == ["GM3(34:1;O2)", "GM3(36:1;O2)", "GM3(38:1;O2)", "GD1a(36:1;O2)"]
+    assert frame.loc[1, "name"] == "w/o MS2: GM3 34:1;O2|GM3 18:1;O2/16:0"  # as written, next to the canonical
+    assert list(frame["anchor"][:4]) == [False, True, False, False]  # MS1 only: never an anchor
+    assert list(frame["molecular_species"][:3]) == ["GM3 18:1;O2/16:0", "GM3 18:1;O2/18:0", ""]
+    assert "molecular_species" in table.extra_columns
+    assert any("3 rows are annotated 'w/o MS2:'" in n and "1 marked as anchor " in n for n in table.notices)
+    (issue,) = table.issues  # a bad name is reported as written
+    assert issue.row == 5 and issue.value == "w/o MS2: GX1 36:1;O2" and "'X'" in issue.reason
