@@ -54,4 +54,6 @@ def test_a_finished_job_sends_exactly_one_mail(postgres_admin_url, private_redis
         assert mail.rcpt_tos == ["analyst@lab.example"] and mail.mail_from == "rt-check@lab.example"
         body = mail.content.decode()
         assert job_id in body and f"https://rt.lab.example/jobs/{job_id}" in body
+        # Plain text only: nothing a file name or a cell could smuggle markup into
+        assert "Content-Type: text/plain" in body and "text/html" not in body
         assert get_job(stack.db, job_id).notified_at is not None
