@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import __version__
-from analysis.errors import InputError, InvalidRowsError
+from analysis.errors import InputError, InvalidRowsError, TableError
 from analysis.export import EXPORT_FORMATS, check_writable, is_missing, write_bytes_atomic, write_result
 from analysis.params import PARAMETER_SPECS, Parameters
 from analysis.result import AnalysisResult
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="analyse a peak table (CSV, TSV or XLSX)")
-    run.add_argument("input", help="peak table with columns Name, RT, Volume, Log P, Anchor")
+    run.add_argument("input", help="peak table with columns Name, RT, Volume, Anchor and optionally Log P")
     run.add_argument(
         "--out",
         action="append",
@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-invalid-rows",
         choices=("reject", "skip"),
         help="reject (default): stop on any invalid row; skip: analyse the valid rows",
+    )
+    run.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        dest="mapping",
+        help="take a field (Name, RT, Volume, Log P, Anchor) from a column of another name, "
+        "e.g. --map 'RT=Average Rt(min)'; repeatable",
     )
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
 
@@ -109,8 +118,24 @@ def _parse_settings(settings: list[str], on_invalid_rows: str | None) -> Paramet
     return Parameters.from_mapping(values)
 
 
+def _parse_mapping(items: list[str]) -> dict[str, str]:
+    mapping: list[tuple[str, str]] = []
+    for item in items:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise InputError(f"--map expects FIELD=COLUMN, e.g. 'RT=Average Rt(min)', got {item!r}")
+        mapping.append((field.strip(), column.strip()))
+    try:
+        from analysis.reader import check_mapping
+
+        return check_mapping(mapping)
+    except TableError as exc:
+        raise InputError(f"--map: {exc.message}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     params = _parse_settings(args.settings, args.on_invalid_rows)
+    mapping = _parse_mapping(args.mapping)
     path = Path(args.input)
     if not path.is_file():
         raise InputError(f"no such file: {args.input}" if not path.exists() else f"not a file: {args.input}")
@@ -126,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
     # Imported only now, so that argument errors are reported without loading the statistics libraries.
     from analysis.pipeline import run_file
 
-    result = run_file(path, params=params)
+    result = run_file(path, params=params, mapping=mapping)
     for out in args.out:
         write_result(result, out)
     if not args.quiet:

@@ -87,8 +87,9 @@ def run_file(
     params: Parameters | None = None,
     progress: ProgressCallback | None = None,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    mapping: dict[str, str] | None = None,
 ) -> AnalysisResult:
-    """Read, validate and analyse one table."""
+    """Read, validate and analyse one table (`mapping`: which column is which, see read_table)."""
     params = params or Parameters()
     reporter = Progress(progress)
     started = _now()
@@ -96,7 +97,7 @@ def run_file(
         "loading",
         f"reading {filename or Path(str(source)).name if not isinstance(source, bytes) else filename or 'upload'}",
     )
-    raw = read_table(source, filename=filename, max_rows=params.max_rows, max_bytes=max_bytes)
+    raw = read_table(source, filename=filename, max_rows=params.max_rows, max_bytes=max_bytes, mapping=mapping)
     reporter.step("validating", f"checking {len(raw.records):,} rows")
     table = validate_table(raw, progress=reporter.within("validating"))
     return analyse(table, params, progress=progress, started=started, _reporter=reporter)
@@ -108,10 +109,11 @@ def load_table(
     filename: str | None = None,
     params: Parameters | None = None,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    mapping: dict[str, str] | None = None,
 ) -> PeakTable:
     """Read and validate a table without analysing it (for previews and upload checks)."""
     params = params or Parameters()
-    raw = read_table(source, filename=filename, max_rows=params.max_rows, max_bytes=max_bytes)
+    raw = read_table(source, filename=filename, max_rows=params.max_rows, max_bytes=max_bytes, mapping=mapping)
     return validate_table(raw)
 
 

@@ -77,10 +77,45 @@ class RawTable:
     sheet: str | None
     notices: list[str]
     row_issues: list[RowIssue]  # rows whose shape is wrong (more cells than the header)
+    mapping: dict[str, str] = dataclasses.field(default_factory=dict)  # {field: column} the user gave
 
 
 def normalise_header(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def check_mapping(mapping: dict[str, str] | Iterable[tuple[str, str]] | None) -> dict[str, str]:
+    """{field: column} with fields as `name`, `rt`, ... or as displayed (`Name`, `Log P`, ...);
+    given as a dict or as (field, column) pairs (a field given twice is refused)."""
+    fields = {normalise_header(DISPLAY_NAMES[f]): f for f in INPUT_FIELDS}
+    fields |= {f.replace("_", ""): f for f in INPUT_FIELDS}
+    checked: dict[str, str] = {}
+    pairs = mapping.items() if isinstance(mapping, dict) else (mapping or ())
+    for key, column in pairs:
+        field = fields.get(normalise_header(str(key)))
+        if field is None:
+            known = ", ".join(DISPLAY_NAMES[f] for f in INPUT_FIELDS)
+            raise TableError(f"the column mapping names {key!r}, which is not a field (fields: {known})")
+        if not isinstance(column, str) or not column.strip():
+            raise TableError(f"the column mapping gives no column for {DISPLAY_NAMES[field]}")
+        if field in checked:
+            raise TableError(f"the column mapping gives {DISPLAY_NAMES[field]} twice")
+        checked[field] = column.strip()
+    return checked
+
+
+def _field_finder(mapping: dict[str, str]):
+    """cell -> field: the mapped columns first; a mapped field is not guessed from aliases."""
+    mapped = {normalise_header(column): field for field, column in mapping.items()}
+
+    def field_of(cell: str) -> str | None:
+        key = normalise_header(cell)
+        if key in mapped:
+            return mapped[key]
+        field = _FIELD_BY_ALIAS.get(key)
+        return None if field in mapping else field
+
+    return field_of
 
 
 def read_table(
@@ -89,8 +124,14 @@ def read_table(
     filename: str | None = None,
     max_rows: int = 1_000_000,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
+    mapping: dict[str, str] | None = None,
 ) -> RawTable:
-    """Read a table from a path or from bytes; raise TableError for structural problems."""
+    """Read a table from a path or from bytes; raise TableError for structural problems.
+
+    `mapping` ({field: column}) says which column is which when the names are not the usual
+    ones (`check_mapping`); the other fields are still found by their usual names."""
+    mapping = check_mapping(mapping)
+    field_of = _field_finder(mapping)
     if isinstance(source, str | Path):
         path = Path(source)
         filename = filename or path.name
@@ -112,8 +153,8 @@ def read_table(
         raise TableError("the file is empty")
     digest = hashlib.sha256(data).hexdigest()
     if data.startswith(_ZIP_MAGIC):
-        header, rows, sheet = _xlsx_rows(data)
-        return _build(header, rows, filename, digest, len(data), "xlsx", None, sheet, max_rows)
+        header, rows, sheet = _xlsx_rows(data, field_of)
+        return _build(header, rows, filename, digest, len(data), "xlsx", None, sheet, max_rows, mapping)
     if data.startswith(_OLE_MAGIC):
         raise UnsupportedFormatError("legacy .xls workbooks are not supported; save the sheet as .xlsx or CSV")
     if filename.lower().endswith(".xlsx"):
@@ -122,7 +163,7 @@ def read_table(
     header_line = _first_content_line(text)
     if header_line is None:
         raise TableError("the file is empty (it holds only blank lines, delimiters or quotes)")
-    delimiter = _sniff_delimiter(header_line)
+    delimiter = _sniff_delimiter(header_line, field_of)
     rows = _skip_to_header(_text_records(text, delimiter))
     header = next(rows, None)
     if header is None:
@@ -138,6 +179,7 @@ def read_table(
         delimiter,
         None,
         max_rows,
+        mapping,
     )
 
 
@@ -224,7 +266,7 @@ def _lines_then_end_mark(text: str) -> Iterator[str]:
     yield _END_MARK
 
 
-def _sniff_delimiter(header_line: str) -> str:
+def _sniff_delimiter(header_line: str, field_of=_FIELD_BY_ALIAS.get) -> str:
     """Pick the delimiter that turns the header into the most recognised column names."""
     best, best_key = ",", (-1, -1)
     for delimiter in DELIMITERS:
@@ -232,7 +274,7 @@ def _sniff_delimiter(header_line: str) -> str:
             cells = next(csv.reader([header_line], delimiter=delimiter))
         except csv.Error:  # e.g. a header line longer than any field may be; reading the file reports it
             continue
-        known = sum(normalise_header(cell) in _FIELD_BY_ALIAS for cell in cells)
+        known = sum(field_of(cell) is not None for cell in cells)
         key = (known, len(cells))
         if key > best_key:
             best, best_key = delimiter, key
@@ -284,7 +326,7 @@ def _check_archive(data: bytes) -> None:
             )
 
 
-def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
+def _xlsx_rows(data: bytes, field_of) -> tuple[list[str], Iterator[list[str]], str]:
     _check_archive(data)
     try:
         import openpyxl
@@ -304,7 +346,7 @@ def _xlsx_rows(data: bytes) -> tuple[list[str], Iterator[list[str]], str]:
         header = next(rows, None)
         if header is None:
             continue
-        fields = {_FIELD_BY_ALIAS.get(normalise_header(cell)) for cell in header}
+        fields = {field_of(cell) for cell in header}
         if set(REQUIRED_COLUMNS) <= fields or len(workbook.worksheets) == 1:
             return header, rows, sheet.title
         missing = [DISPLAY_NAMES[f] for f in REQUIRED_COLUMNS if f not in fields]
@@ -357,6 +399,7 @@ def _build(
     delimiter: str | None,
     sheet: str | None,
     max_rows: int,
+    mapping: dict[str, str] | None = None,
 ) -> RawTable:
     if len(header) > MAX_COLUMNS:
         raise TableError(
@@ -365,7 +408,7 @@ def _build(
         )
     _check_cells(header, 0)
     header = [cell.strip() for cell in header]
-    field_index, extras, notices = _map_header(header, delimiter)
+    field_index, extras, notices = _map_header(header, delimiter, mapping or {})
     required_positions = sorted(field_index.items(), key=lambda item: item[1])
     width = len(header)
     multiline_extras: dict[int, list[int]] = {}
@@ -430,6 +473,7 @@ def _build(
         sheet=sheet,
         notices=notices,
         row_issues=row_issues,
+        mapping=dict(mapping or {}),
     )
 
 
@@ -525,13 +569,14 @@ def _output_names(extras: list[tuple[str, int]], notices: list[str]) -> list[tup
     return named
 
 
-def _map_header(header: list[str], delimiter: str | None):
+def _map_header(header: list[str], delimiter: str | None, mapping: dict[str, str]):
+    field_of = _field_finder(mapping)
     field_index: dict[str, int] = {}
     extras: list[tuple[str, int]] = []
     notices: list[str] = []
     seen_extra: dict[str, int] = {}
     for index, cell in enumerate(header):
-        field = _FIELD_BY_ALIAS.get(normalise_header(cell))
+        field = field_of(cell)
         if field is not None:
             if field in field_index:
                 first = header[field_index[field]]
@@ -546,6 +591,13 @@ def _map_header(header: list[str], delimiter: str | None):
                 raise TableError(f"duplicate column name '{cell}' (columns {seen_extra[cell] + 1} and {index + 1})")
             seen_extra[cell] = index
         extras.append((cell, index))
+    for field, column in mapping.items():
+        if field not in field_index:
+            found = ", ".join(repr(c) for c in header[:12]) + (" ..." if len(header) > 12 else "")
+            raise TableError(
+                f"the column mapping takes {DISPLAY_NAMES[field]} from column {column!r}, which the file does not "
+                f"have (found {found})"
+            )
     missing = [DISPLAY_NAMES[f] for f in REQUIRED_COLUMNS if f not in field_index]
     if missing:
         found = ", ".join(repr(c) for c in header[:8]) + (" ..." if len(header) > 8 else "")

@@ -71,6 +71,7 @@ class PeakTable:
     delimiter: str | None
     sheet: str | None
     notices: list[str]
+    mapping: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -90,6 +91,7 @@ class PeakTable:
             "sheet": self.sheet,
             "rows": self.n_rows,
             "notices": list(self.notices),
+            **({"mapping": dict(self.mapping)} if self.mapping else {}),
         }
 
 
@@ -159,6 +161,7 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
         delimiter=raw.delimiter,
         sheet=raw.sheet,
         notices=notices,
+        mapping=raw.mapping,
     )
 
 

@@ -356,3 +356,41 @@ def test_example_errors(tmp_path, args, problem):
     out = [] if "--out" in args else ["--out", tmp_path / "example.csv"]
     assert_input_error(run_cli("example", *out, *args), problem)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_map_takes_fields_from_columns_of_other_names_and_records_it(tmp_path, porcine_csv):
+    lines = porcine_csv.read_text(encoding="utf-8-sig").splitlines()
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text("\n".join(["Metabolite name,Average Rt(min),Area,Log P,MS/MS matched", *lines[1:]]) + "\n")
+    plain, mapped = tmp_path / "plain.json", tmp_path / "mapped.json"
+    assert run_cli("run", porcine_csv, "--out", plain, "--quiet").returncode == 0
+    done = run_cli(
+        "run", renamed, "--out", mapped, "--quiet",
+        "--map", "Name=Metabolite name", "--map", "rt=Average Rt(min)", "--map", "Anchor=MS/MS matched",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(plain.read_text()), json.loads(mapped.read_text())
+    assert after["summary"]["counts"] == before["summary"]["counts"]
+    assert [r["status"] for r in after["rows"]] == [r["status"] for r in before["rows"]]
+    assert after["provenance"]["input"]["mapping"] == {
+        "name": "Metabolite name",
+        "rt": "Average Rt(min)",
+        "anchor": "MS/MS matched",
+    }
+    assert "mapping" not in before["provenance"]["input"]
+
+
+@pytest.mark.parametrize(
+    "mapping, problem",
+    [
+        (["RT"], "--map expects FIELD=COLUMN"),
+        (["Colour=Name"], "which is not a field"),
+        (["RT=Retention"], "from column 'Retention', which the file does not have"),
+        (["RT=RT", "RT=Area"], "gives RT twice"),
+        (["RT=RT", "rt=RT"], "gives RT twice"),
+    ],
+)
+def test_a_bad_map_is_an_input_error_naming_it(porcine_csv, mapping, problem):
+    args = [item for pair in (("--map", m) for m in mapping) for item in pair]
+    message = assert_input_error(run_cli("run", porcine_csv, *args), problem)
+    assert len(message.splitlines()) == 1

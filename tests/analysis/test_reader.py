@@ -489,3 +489,20 @@ def test_ms_dial_annotations_ms1_only_and_molecular_species_are_taken_apart():
     assert any("3 rows are annotated 'w/o MS2:'" in n and "1 marked as anchor " in n for n in table.notices)
     (issue,) = table.issues  # a bad name is reported as written
     assert issue.row == 5 and issue.value == "w/o MS2: GX1 36:1;O2" and "'X'" in issue.reason
+
+
+def test_a_column_mapping_names_the_columns_and_guides_delimiter_and_sheet():
+    from analysis.reader import check_mapping
+    from tests import hostile_files
+
+    data = b"Metabolite name;Average Rt(min);Area;MS/MS matched;Name\nGM3 36:1;O2;9,1;100;TRUE;x\n"
+    mapping = {"Name": "metabolite name", "RT": "Average Rt(min)", "Anchor": "MS/MS matched"}
+    raw = read_table(data, filename="m.csv", mapping=mapping)
+    # Without the mapping only Area and Name are known, and the comma would split the name
+    assert raw.delimiter == ";"
+    assert raw.field_index == {"name": 0, "rt": 1, "volume": 2, "anchor": 3}
+    assert [name for name, _ in raw.extra_columns] == ["Name (input)"]  # the guessed Name is kept, not used
+    assert raw.mapping == {"name": "metabolite name", "rt": "Average Rt(min)", "anchor": "MS/MS matched"}
+    assert check_mapping([("Log P", "cLogP2"), ("anchor", "Confirmed?")]) == {"log_p": "cLogP2", "anchor": "Confirmed?"}
+    workbook = read_table(hostile_files.workbook(), filename="w.xlsx", mapping={"Volume": "Log P", "Log P": "Volume"})
+    assert (workbook.field_index["volume"], workbook.field_index["log_p"]) == (3, 2)
