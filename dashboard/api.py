@@ -16,7 +16,7 @@ from analysis.export import to_csv_bytes, to_json_bytes, to_xlsx_bytes
 from dashboard.auth import client_address, current_account, upload_allowed
 from dashboard.errors import SubmissionError, status_of
 from dashboard.services import services
-from dashboard.submission import check_email, parse_parameters
+from dashboard.submission import check_email, parse_mapping, parse_parameters
 from store.jobs import count_jobs_by_status, get_job, get_upload, list_jobs, snapshot
 from store.migrate import current_revision, head_revision
 from store.models import JOB_STATUSES, JobStatus
@@ -93,12 +93,14 @@ def create():
         raise SubmissionError("invalid_table", f"{upload.filename}: the file is empty")
     params = parse_parameters(request.form.get("params"))
     email = check_email(request.form.get("notify_email"))
-    found.checker.check(upload.filename, data, params, found.settings.max_upload_bytes)
+    mapping = parse_mapping(request.form.get("mapping"))
+    found.checker.check(upload.filename, data, params, found.settings.max_upload_bytes, mapping)
     event = found.jobs.submit(
         filename=upload.filename,
         content=data,
         parameters=params.to_dict(),
         notify_email=email,
+        input_mapping=mapping,
         by=account,
         address=client_address(),
     )

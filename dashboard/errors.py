@@ -8,7 +8,7 @@ from __future__ import annotations
 
 ERRORS: dict[str, tuple[int, str]] = {
     "no_file": (400, "no `file` field in the upload"),
-    "malformed_parameters": (400, "`params` is not a JSON object"),
+    "malformed_parameters": (400, "`params` or `mapping` is not a JSON object"),
     "bad_filter": (400, "an unknown status, or a limit or offset that is not a whole number"),
     "unreadable": (400, "the browser sent the file in a form that could not be read"),
     "host_not_allowed": (400, "the Host header is not in `ALLOWED_HOSTS` (DNS rebinding, a misrouted request)"),

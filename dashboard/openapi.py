@@ -65,6 +65,12 @@ def document(prefix: str = "/") -> dict:
                                         "description": "JSON object of analysis parameters "
                                         "(see the Parameters schema).",
                                     },
+                                    "mapping": {
+                                        "type": "string",
+                                        "description": "JSON object {field: column} naming the columns "
+                                        'of other names, e.g. {"RT": "Average Rt(min)"}; fields Name, '
+                                        "RT, Volume, Log P, Anchor.",
+                                    },
                                     "notify_email": {
                                         "type": "string",
                                         "format": "email",

@@ -11,10 +11,11 @@ from pathlib import PurePath
 from analysis.errors import ParameterError, TableError, UnsupportedFormatError
 from analysis.params import Parameters
 from analysis.pipeline import load_table
+from analysis.reader import check_mapping
 from analysis.validate import PeakTable
 from dashboard.errors import SubmissionError
 
-__all__ = ["SubmissionError", "check_email", "check_upload", "parse_parameters"]
+__all__ = ["SubmissionError", "check_email", "check_upload", "parse_mapping", "parse_parameters"]
 
 ACCEPTED_EXTENSIONS = (".csv", ".tsv", ".txt", ".xlsx")
 MAX_ISSUES_RETURNED = 1000
@@ -38,6 +39,25 @@ def parse_parameters(raw: str | dict | None) -> Parameters:
         raise SubmissionError("invalid_parameters", exc.message) from None
 
 
+def parse_mapping(raw: str | dict | None) -> dict[str, str] | None:
+    """The `mapping` field: a JSON object {field: column}, e.g. {"RT": "Average Rt(min)"}."""
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            raise SubmissionError("malformed_parameters", "mapping is not valid JSON") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise SubmissionError(
+            "malformed_parameters", 'mapping must be a JSON object of field: column, e.g. {"RT": "Average Rt(min)"}'
+        )
+    try:
+        return check_mapping(raw) or None
+    except TableError as exc:
+        raise SubmissionError("invalid_table", exc.message) from None
+
+
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_EMAIL_LENGTH = 320  # RFC 3696: 64 for the local part, 255 for the domain, the "@"
 
@@ -54,7 +74,9 @@ def check_email(value: str | None) -> str | None:
     return value
 
 
-def check_upload(filename: str, data: bytes, params: Parameters, max_bytes: int) -> PeakTable:
+def check_upload(
+    filename: str, data: bytes, params: Parameters, max_bytes: int, mapping: dict[str, str] | None = None
+) -> PeakTable:
     """Read and validate the file exactly as the analysis will; raise SubmissionError if it cannot run."""
     name = PurePath(filename or "").name or "upload"
     if len(data) > max_bytes:
@@ -65,7 +87,7 @@ def check_upload(filename: str, data: bytes, params: Parameters, max_bytes: int)
     if suffix and suffix not in ACCEPTED_EXTENSIONS:
         raise SubmissionError("unsupported_type", f"{name}: {suffix} files are not accepted; upload CSV, TSV or XLSX")
     try:
-        table = load_table(data, filename=name, params=params, max_bytes=max_bytes)
+        table = load_table(data, filename=name, params=params, max_bytes=max_bytes, mapping=mapping)
     except UnsupportedFormatError as exc:
         raise SubmissionError("unsupported_type", f"{name}: {exc.message}") from None
     except TableError as exc:

@@ -53,8 +53,10 @@ class CheckedUpload:
     preview: pd.DataFrame  # the first rows, PREVIEW_COLUMNS
 
 
-def summarise(filename: str, data: bytes, params: Parameters, max_bytes: int) -> CheckedUpload:
-    table = check_upload(filename, data, params, max_bytes)
+def summarise(
+    filename: str, data: bytes, params: Parameters, max_bytes: int, mapping: dict | None = None
+) -> CheckedUpload:
+    table = check_upload(filename, data, params, max_bytes, mapping)
     return CheckedUpload(
         n_rows=table.n_rows,
         invalid_rows=len({issue.row for issue in table.issues}),
@@ -67,11 +69,13 @@ def summarise(filename: str, data: bytes, params: Parameters, max_bytes: int) ->
     )
 
 
-def _check_in_child(connection, filename: str, data: bytes, params: dict, max_bytes: int, memory_mb: int) -> None:
+def _check_in_child(
+    connection, filename: str, data: bytes, params: dict, max_bytes: int, memory_mb: int, mapping: dict | None
+) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     apply_memory_limit(memory_mb)
     try:
-        outcome = ("ok", summarise(filename, data, Parameters.from_mapping(params), max_bytes))
+        outcome = ("ok", summarise(filename, data, Parameters.from_mapping(params), max_bytes, mapping))
     except SubmissionError as exc:
         outcome = ("refused", (exc.code, exc.message, exc.details))
     except MemoryError:
@@ -91,20 +95,22 @@ class UploadChecker:
         self._mp = multiprocessing.get_context("forkserver")
         self._mp.set_forkserver_preload(PRELOAD)
 
-    def check(self, filename: str, data: bytes, params: Parameters, max_bytes: int) -> CheckedUpload:
+    def check(
+        self, filename: str, data: bytes, params: Parameters, max_bytes: int, mapping: dict | None = None
+    ) -> CheckedUpload:
         name = filename or "upload"
         if not self._slots.acquire(timeout=self.seconds):
             raise SubmissionError("busy", f"every upload check stayed busy for {self.seconds:g} s; try again shortly")
         try:
-            return self._run(name, data, params, max_bytes)
+            return self._run(name, data, params, max_bytes, mapping)
         finally:
             self._slots.release()
 
-    def _run(self, name: str, data: bytes, params: Parameters, max_bytes: int) -> CheckedUpload:
+    def _run(self, name: str, data: bytes, params: Parameters, max_bytes: int, mapping: dict | None) -> CheckedUpload:
         receiver, sender = self._mp.Pipe(duplex=False)
         process = self._mp.Process(
             target=_check_in_child,
-            args=(sender, name, data, params.to_dict(), max_bytes, self.memory_mb),
+            args=(sender, name, data, params.to_dict(), max_bytes, self.memory_mb, mapping),
             name="upload-check",
             daemon=True,
         )

@@ -98,6 +98,7 @@ def create_job(
     parameters: dict,
     notify_email: str | None = None,
     owner_id: int | None = None,
+    input_mapping: dict | None = None,
 ) -> Event:
     """Store the upload and a queued job for it, committed together; returns the job's first event."""
     with db.transaction() as session:
@@ -106,7 +107,7 @@ def create_job(
         )
         session.add(upload)
         session.flush()
-        return _queue(session, upload.id, parameters, notify_email, owner_id)
+        return _queue(session, upload.id, parameters, notify_email, owner_id, input_mapping)
 
 
 def create_job_for_upload(
@@ -123,12 +124,20 @@ def create_job_for_upload(
         return _queue(session, upload_id, parameters, notify_email, owner_id)
 
 
-def _queue(session: Session, upload_id: int, parameters: dict, notify_email: str | None, owner_id: int | None) -> Event:
+def _queue(
+    session: Session,
+    upload_id: int,
+    parameters: dict,
+    notify_email: str | None,
+    owner_id: int | None,
+    input_mapping: dict | None = None,
+) -> Event:
     now = utcnow()
     job = Job(
         upload_id=upload_id,
         owner_id=owner_id,
         parameters=parameters,
+        input_mapping=input_mapping or None,
         status=JobStatus.QUEUED,
         progress_percent=0,
         progress_step="queued",

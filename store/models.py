@@ -106,6 +106,8 @@ class Job(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id", ondelete="RESTRICT"), index=True)
     parameters: Mapped[dict] = mapped_column(JSON)
+    # Which column is which ({field: column}) when the upload's names are not the usual ones
+    input_mapping: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     progress_percent: Mapped[int] = mapped_column(Integer, default=0)
     progress_step: Mapped[str] = mapped_column(String(32), default="queued")

@@ -86,6 +86,7 @@ class JobControl:
         content: bytes,
         parameters: dict,
         notify_email: str | None = None,
+        input_mapping: dict | None = None,
         by: Account = SINGLE_USER,
         address: str | None = None,
     ) -> Event:
@@ -99,6 +100,7 @@ class JobControl:
             parameters=parameters,
             notify_email=notify_email or None,
             owner_id=by.id,
+            input_mapping=input_mapping,
         )
         self._audit(by, address, "submit", event.job_id, {"filename": PurePath(filename or "").name})
         return self._queue(event, attempt=0)

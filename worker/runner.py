@@ -146,7 +146,12 @@ def run_job(
             upload = retrying(get_upload, db, job.upload_id)
             params = Parameters.from_mapping(job.parameters)
             result = run_file(
-                upload.content, filename=upload.filename, params=params, progress=progress, max_bytes=None
+                upload.content,
+                filename=upload.filename,
+                params=params,
+                progress=progress,
+                max_bytes=None,
+                mapping=job.input_mapping,
             )
             progress(90, "saving", f"saving {len(result.rows):,} rows")
             finished = retrying(save_result, db, key, result)

@@ -62,6 +62,10 @@ def stored_counts(db) -> tuple[int, int]:
         ({"file": ("peaks.csv", GOOD)}, {"params": "[" * 100_000 + "]" * 100_000}, 400, "malformed_parameters"),
         ({"file": ("peaks.csv", GOOD)}, {"notify_email": "a" * 400 + "@example.org"}, 422, "invalid_email"),
         ({"file": ("peaks.csv", GOOD)}, {"notify_email": "a@b.org, c@d.org"}, 422, "invalid_email"),
+        ({"file": ("peaks.csv", GOOD)}, {"mapping": "{not json"}, 400, "malformed_parameters"),
+        ({"file": ("peaks.csv", GOOD)}, {"mapping": json.dumps({"RT": 3})}, 400, "malformed_parameters"),
+        ({"file": ("peaks.csv", GOOD)}, {"mapping": json.dumps({"Colour": "RT"})}, 422, "invalid_table"),
+        ({"file": ("peaks.csv", GOOD)}, {"mapping": json.dumps({"RT": "Retention"})}, 422, "invalid_table"),
     ],
 )
 def test_bad_submissions_get_their_status_and_store_nothing(client, files, form, status, code):
@@ -71,6 +75,28 @@ def test_bad_submissions_get_their_status_and_store_nothing(client, files, form,
     error = response.json["error"]
     assert error["code"] == code and error["message"]
     assert stored_counts(client.db) == before
+
+
+def test_a_mapping_reads_a_table_with_other_column_names_and_the_job_keeps_it(client, porcine_csv):
+    lines = porcine_csv.read_text(encoding="utf-8-sig").splitlines()
+    renamed = "\n".join(["Metabolite name,Average Rt(min),Area,Log P,MS/MS matched", *lines[1:]]).encode()
+    refused = post_job(client, {"file": ("export.csv", renamed)})
+    assert refused.status_code == 422 and "missing required column" in refused.json["error"]["message"]
+    mapping = {"Name": "Metabolite name", "RT": "Average Rt(min)", "Anchor": "MS/MS matched"}
+    accepted = post_job(client, {"file": ("export.csv", renamed)}, {"mapping": json.dumps(mapping)})
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json["id"]
+    finish(client, job_id)  # the analysis reads the stored file with the job's mapping
+    mapped = client.get(f"/api/jobs/{job_id}/results").json
+    assert mapped["provenance"]["input"]["mapping"] == {
+        "name": "Metabolite name",
+        "rt": "Average Rt(min)",
+        "anchor": "MS/MS matched",
+    }
+    plain = post_job(client, {"file": ("peaks.csv", porcine_csv.read_bytes())}).json["id"]
+    finish(client, plain)
+    expected = client.get(f"/api/jobs/{plain}/results").json
+    assert mapped["summary"]["counts"] == expected["summary"]["counts"]
 
 
 def test_invalid_rows_are_listed_with_row_column_value_and_reason(client):
