@@ -26,6 +26,7 @@ import multiprocessing
 import signal
 import threading
 import time
+import traceback
 
 import pandas as pd
 
@@ -80,6 +81,8 @@ def _check_in_child(
         outcome = ("refused", (exc.code, exc.message, exc.details))
     except MemoryError:
         outcome = ("memory", None)
+    except Exception:  # a fault of ours, not the file's: the web process logs it and answers 500
+        outcome = ("fault", traceback.format_exc())
     connection.send(outcome)
     connection.close()
 
@@ -140,6 +143,8 @@ class UploadChecker:
             process.join(5)
         if kind == "ok":
             return value
+        if kind == "fault":
+            raise RuntimeError(f"checking {name} failed in the check process:\n{value}")
         if kind == "memory":
             raise SubmissionError(
                 "too_large", f"{name}: checking the file needs more than {self.memory_mb} MB (JOB_MEMORY_MB)"

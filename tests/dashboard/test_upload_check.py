@@ -53,3 +53,9 @@ def test_with_every_slot_busy_a_check_waits_then_gets_busy():
         checker._slots.release()
     assert error.code == "busy" and error.status == 503
     assert checker.check("now.csv", hostile.rows_csv(3), Parameters(), MB).n_rows == 3
+
+
+def test_a_fault_in_the_check_process_is_a_server_error_with_its_traceback_not_a_verdict_on_the_file():
+    checker = UploadChecker(seconds=60, workers=1, memory_mb=0)
+    with pytest.raises(RuntimeError, match=r"(?s)checking bug\.csv failed.*TypeError"):
+        checker.check("bug.csv", hostile.rows_csv(3), Parameters(), None)  # no byte limit: a caller's bug
