@@ -29,15 +29,14 @@ class ThreadedDiskcacheManager(dash.DiskcacheManager):
 
     def call_job_fn(self, key, job_fn, args, context) -> int:
         with self._lock:
-            number = next(self._numbers)
             self._forget_finished()
-        thread = threading.Thread(
-            target=job_fn,
-            args=(key, self._make_progress_key(key), args, context),
-            name=f"dash-background-{number}",
-            daemon=True,
-        )
-        with self._lock:
+            number = next(self._numbers)
+            thread = threading.Thread(
+                target=job_fn,
+                args=(key, self._make_progress_key(key), args, context),
+                name=f"dash-background-{number}",
+                daemon=True,
+            )
             self._threads[number] = thread
         thread.start()
         return number

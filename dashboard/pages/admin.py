@@ -163,11 +163,8 @@ def change_accounts(_apply, _disable, _enable, _add, username, role, group, new_
         else:
             if not username:
                 raise accounts.AccountError("choose an account first")
-            if (
-                username == admin.username
-                and trigger in (ids.ADMIN_DISABLE, ids.ADMIN_APPLY)
-                and (trigger == ids.ADMIN_DISABLE or (role and role != "admin"))
-            ):
+            demoting = trigger == ids.ADMIN_APPLY and role not in (None, "", "admin")
+            if username == admin.username and (trigger == ids.ADMIN_DISABLE or demoting):
                 raise accounts.AccountError("you cannot disable your own account or take away your own admin role")
             if trigger == ids.ADMIN_APPLY:
                 detail = {}
