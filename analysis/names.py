@@ -3,7 +3,7 @@
 name  := head mods "(" chain ")"  |  head mods " " chain
 head  := "G" sialic series [isomer]        GM3, GD1a, GT1b, GQ1bα
 mods  := ("+" [count] mod)*                +OAc, +2OAc, +dHex, +HexNAc
-chain := C ":" DB ";" oxygen               36:1;O2, 36:1;2O, d18:1/18:0
+chain := C ":" DB ";" oxygen               36:1;O2, 36:1;2O, d18:1/18:0, d18:1_18:0
 """
 
 from __future__ import annotations
@@ -106,14 +106,19 @@ _LOOKS_LIKE_CHAIN = re.compile(r"^[dtm]?[0-9]+:")
 _OXYGEN = re.compile(r"^(?:O(?P<a>[0-9]*)|(?P<b>[0-9]*)O)$")
 _SUM_CHAIN = re.compile(r"^(?P<base>[dtm]?)(?P<c>[0-9]+):(?P<db>[0-9]+)(?:;(?P<ox>[^/]*))?$")
 _SPECIES_CHAIN = re.compile(
-    r"^(?P<base>[dtm]?)(?P<c1>[0-9]+):(?P<db1>[0-9]+)(?:;(?P<ox1>[^/]*))?"
-    r"/(?P<c2>[0-9]+):(?P<db2>[0-9]+)(?:;(?P<ox2>[^/]*))?$"
+    r"^(?P<base>[dtm]?)(?P<c1>[0-9]+):(?P<db1>[0-9]+)(?:;(?P<ox1>[^/_]*))?"
+    r"[/_](?P<c2>[0-9]+):(?P<db2>[0-9]+)(?:;(?P<ox2>[^/_]*))?$"
 )
 _MOD_TOKEN = re.compile(r"^(?P<count>[0-9]*)(?P<mod>[A-Za-z]+)$")
 _DIGITS = "0123456789"
 
 
-_MS1_ONLY = re.compile(r"^\s*w/o\s*MS2\s*:\s*", re.IGNORECASE)
+# Prefixes MS-DIAL puts before a name it could not confirm by MS/MS: `w/o MS2:` (MS-DIAL 4),
+# `no MS2:` and `low score:` (MS-DIAL 5), `Unsettled:`. Such a row is never an anchor.
+_UNCONFIRMED = re.compile(r"^\s*(?P<tag>w/o\s*MS2|no\s*MS2|low\s*score|unsettled)\s*:\s*", re.IGNORECASE)
+
+
+_TAG_SPELLING = {"w/o ms2": "w/o MS2", "no ms2": "no MS2", "low score": "low score", "unsettled": "Unsettled"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,17 +126,28 @@ class Annotation:
     """A name cell as annotation tools write it, taken apart before the name is parsed."""
 
     name: str  # the species name to parse
-    ms1_only: bool  # MS-DIAL's "w/o MS2:" prefix: annotated from MS1 alone, never an anchor
+    ms1_only: bool  # an unconfirmed annotation (`w/o MS2:`, `no MS2:`, ...): never an anchor
     molecular_species: str  # what followed "|" in "species|molecular species", or ""
+    tag: str = ""  # the prefix as MS-DIAL writes it, e.g. "w/o MS2", or ""
 
 
 def split_annotation(text: str) -> Annotation:
-    """`w/o MS2: GM3 34:1;O2|GM3 18:1;O2/16:0` -> name `GM3 34:1;O2`, MS1 only, molecular species
+    """`w/o MS2: GM3 34:1;O2|GM3 18:1;O2/16:0` -> name `GM3 34:1;O2`, unconfirmed, molecular species
     `GM3 18:1;O2/16:0` (MS-DIAL writes the sum species, then the chains it resolved)."""
-    prefix = _MS1_ONLY.match(text)
+    prefix = _UNCONFIRMED.match(text)
     rest = text[prefix.end() :] if prefix else text
     species, bar, molecular = rest.partition("|")
-    return Annotation(species.strip() if bar else rest, bool(prefix), molecular.strip())
+    tag = _TAG_SPELLING[" ".join(prefix["tag"].lower().replace("ms2", " ms2").split())] if prefix else ""
+    return Annotation(species.strip() if bar else rest, bool(prefix), molecular.strip(), tag)
+
+
+_GANGLIOSIDE_HEAD = re.compile(r"^\s*(?:NeuGc|NGc)?G[AMDTQP][1-4]", re.IGNORECASE)
+
+
+def looks_like_ganglioside(name: str) -> bool:
+    """Whether a name is meant as a ganglioside (GM3, GD1a, ...), right or wrong; other lipid
+    classes in an annotation tool's export (PC 34:1, Cer 36:1;O2) are not."""
+    return _GANGLIOSIDE_HEAD.match(name) is not None
 
 
 def parse_name(text: object) -> ParsedName:
@@ -323,7 +339,8 @@ def _parse_chain(part: str) -> tuple[int, int, int]:
         match = _SPECIES_CHAIN.match(part)
         if not match:
             raise NameParseError(
-                f"ceramide '{part}' is not of the form carbons:double-bonds;oxygen (e.g. 36:1;O2) or d18:1/18:0"
+                f"ceramide '{part}' is not of the form carbons:double-bonds;oxygen (e.g. 36:1;O2) "
+                "or d18:1/18:0 (also d18:1_18:0)"
             )
         chains = []
         for index in ("1", "2"):

@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from defusedxml import DefusedXmlException
 
+from analysis import derive, layouts
+from analysis.anchor_rule import AnchorRule
 from analysis.errors import RowIssue, TableError, UnsupportedFormatError
 
 INPUT_FIELDS = ("name", "rt", "volume", "log_p", "anchor")  # the table's own columns, in output order
@@ -48,7 +51,9 @@ HEADER_ALIASES = {
     "anchor": ("anchor", "isanchor", "confirmed", "msms"),
 }
 _FIELD_BY_ALIAS = {alias: field for field, aliases in HEADER_ALIASES.items() for alias in aliases}
+MAPPING_OPTIONS = ("sample", "anchor_rule")  # choices a mapping may carry besides {field: column}
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+HEADER_SEARCH_ROWS = 60  # how far down a recognised export's header may sit (MS-DIAL: row 5)
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MAX_COLUMNS = 5_000
 MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
@@ -78,6 +83,8 @@ class RawTable:
     notices: list[str]
     row_issues: list[RowIssue]  # rows whose shape is wrong (more cells than the header)
     mapping: dict[str, str] = dataclasses.field(default_factory=dict)  # {field: column} the user gave
+    skipped: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)  # (row, name, why) not analysed
+    reading: dict = dataclasses.field(default_factory=dict)  # layout recognised and every choice made
 
 
 def normalise_header(text: str) -> str:
@@ -86,9 +93,12 @@ def normalise_header(text: str) -> str:
 
 def check_mapping(mapping: dict[str, str] | Iterable[tuple[str, str]] | None) -> dict[str, str]:
     """{field: column} with fields as `name`, `rt`, ... or as displayed (`Name`, `Log P`, ...);
-    given as a dict or as (field, column) pairs (a field given twice is refused)."""
+    given as a dict or as (field, column) pairs (a field given twice is refused). Two choices
+    may come with it: `sample` (a sample's name, or `mean`) and `anchor_rule` (see
+    analysis.anchor_rule)."""
     fields = {normalise_header(DISPLAY_NAMES[f]): f for f in INPUT_FIELDS}
     fields |= {f.replace("_", ""): f for f in INPUT_FIELDS}
+    fields |= {option.replace("_", ""): option for option in MAPPING_OPTIONS}
     checked: dict[str, str] = {}
     pairs = mapping.items() if isinstance(mapping, dict) else (mapping or ())
     for key, column in pairs:
@@ -96,16 +106,27 @@ def check_mapping(mapping: dict[str, str] | Iterable[tuple[str, str]] | None) ->
         if field is None:
             known = ", ".join(DISPLAY_NAMES[f] for f in INPUT_FIELDS)
             raise TableError(f"the column mapping names {key!r}, which is not a field (fields: {known})")
+        label = DISPLAY_NAMES.get(field, field)
         if not isinstance(column, str) or not column.strip():
-            raise TableError(f"the column mapping gives no column for {DISPLAY_NAMES[field]}")
+            raise TableError(
+                f"the column mapping gives no {'value' if field in MAPPING_OPTIONS else 'column'} for {label}"
+            )
         if field in checked:
-            raise TableError(f"the column mapping gives {DISPLAY_NAMES[field]} twice")
+            raise TableError(f"the column mapping gives {label} twice")
         checked[field] = column.strip()
+    if "anchor_rule" in checked:
+        AnchorRule.parse(checked["anchor_rule"])  # a rule that cannot be read is refused here
     return checked
+
+
+def column_choices(mapping: dict[str, str]) -> dict[str, str]:
+    """The {field: column} part of a mapping, without the sample and anchor-rule choices."""
+    return {field: column for field, column in mapping.items() if field not in MAPPING_OPTIONS}
 
 
 def _field_finder(mapping: dict[str, str]):
     """cell -> field: the mapped columns first; a mapped field is not guessed from aliases."""
+    mapping = column_choices(mapping)
     mapped = {normalise_header(column): field for field, column in mapping.items()}
 
     def field_of(cell: str) -> str | None:
@@ -153,21 +174,21 @@ def read_table(
         raise TableError("the file is empty")
     digest = hashlib.sha256(data).hexdigest()
     if data.startswith(_ZIP_MAGIC):
-        header, rows, sheet = _xlsx_rows(data, field_of)
-        return _build(header, rows, filename, digest, len(data), "xlsx", None, sheet, max_rows, mapping)
+        header, rows, sheet, plan = _xlsx_rows(data, field_of)
+        return _build(header, rows, filename, digest, len(data), "xlsx", None, sheet, max_rows, mapping, plan)
     if data.startswith(_OLE_MAGIC):
         raise UnsupportedFormatError("legacy .xls workbooks are not supported; save the sheet as .xlsx or CSV")
     if filename.lower().endswith(".xlsx"):
         raise UnsupportedFormatError("this is not a valid .xlsx workbook (an .xlsx file is a zip archive); re-save it")
     text = _decode(data)
-    header_line = _first_content_line(text)
-    if header_line is None:
+    lines = _first_content_lines(text, HEADER_SEARCH_ROWS)
+    if not lines:
         raise TableError("the file is empty (it holds only blank lines, delimiters or quotes)")
-    delimiter = _sniff_delimiter(header_line, field_of)
-    rows = _skip_to_header(_text_records(text, delimiter))
-    header = next(rows, None)
-    if header is None:
+    delimiter = _sniff_delimiter(lines, field_of)
+    found = _find_header(_text_records(text, delimiter))
+    if found is None:
         raise TableError("the file is empty (it holds only blank lines, delimiters or quotes)")
+    header, rows, plan = found
     file_format = "tsv" if delimiter == "\t" else "csv"
     return _build(
         header,
@@ -180,6 +201,7 @@ def read_table(
         None,
         max_rows,
         mapping,
+        plan,
     )
 
 
@@ -218,12 +240,15 @@ _BLANK_LINE = re.compile(r"[\s,;\t\"]*")
 _END_MARK = "\u2063end-of-table\u2063"
 
 
-def _first_content_line(text: str) -> str | None:
-    """The first line holding something other than whitespace, delimiters and quotes."""
+def _first_content_lines(text: str, count: int) -> list[str]:
+    """The first lines holding something other than whitespace, delimiters and quotes."""
+    found = []
     for line in io.StringIO(text, newline=""):
         if not _BLANK_LINE.fullmatch(line):
-            return line.rstrip("\r\n")
-    return None
+            found.append(line.rstrip("\r\n"))
+            if len(found) >= count:
+                break
+    return found
 
 
 class _SpanningRecord(list):
@@ -266,28 +291,51 @@ def _lines_then_end_mark(text: str) -> Iterator[str]:
     yield _END_MARK
 
 
-def _sniff_delimiter(header_line: str, field_of=_FIELD_BY_ALIAS.get) -> str:
-    """Pick the delimiter that turns the header into the most recognised column names."""
-    best, best_key = ",", (-1, -1)
+def _sniff_delimiter(lines: list[str], field_of) -> str:
+    """Pick the delimiter that turns a line near the top into a recognised export's header, or
+    else into the most recognised column names (then the most cells)."""
+    best, best_key = ",", (-1, -1, -1)
     for delimiter in DELIMITERS:
-        try:
-            cells = next(csv.reader([header_line], delimiter=delimiter))
-        except csv.Error:  # e.g. a header line longer than any field may be; reading the file reports it
-            continue
-        known = sum(field_of(cell) is not None for cell in cells)
-        key = (known, len(cells))
-        if key > best_key:
-            best, best_key = delimiter, key
+        for line in lines:
+            try:
+                cells = next(csv.reader([line], delimiter=delimiter))
+            except (csv.Error, StopIteration):  # e.g. a line longer than any field may be; reading reports it
+                continue
+            known = sum(field_of(cell) is not None for cell in cells)
+            recognised = int(len(cells) > 1 and layouts.plan_for(cells) is not None)
+            candidate = (recognised, known, len(cells))
+            if candidate > best_key:
+                best, best_key = delimiter, candidate
     return best
 
 
-def _skip_to_header(records: Iterable[list[str]]) -> Iterator[list[str]]:
+def _is_blank_record(record: list[str]) -> bool:
+    return all(_BLANK_LINE.fullmatch(cell) for cell in record)
+
+
+def _find_header(records: Iterable[list[str]]):
+    """(header, the rows under it, the layout's plan or None), or None for an empty table.
+
+    A recognised export's header may sit below rows of its own (MS-DIAL's file metadata,
+    LipidSearch's `#` declarations); any other table's header is its first non-blank row."""
     iterator = iter(records)
+    buffered: list[list[str]] = []
+    preamble: list[list[str]] = []
     for record in iterator:
-        if not all(_BLANK_LINE.fullmatch(cell) for cell in record):
-            yield record
+        if not buffered and _is_blank_record(record):
+            continue
+        buffered.append(record)
+        if _is_blank_record(record):
+            continue
+        plan = layouts.plan_for(record, preamble) if len(record) > 1 else None
+        if plan is not None:
+            return record, iterator, plan
+        preamble.append(record)
+        if len(preamble) >= HEADER_SEARCH_ROWS:
             break
-    yield from iterator
+    if not buffered:
+        return None
+    return buffered[0], itertools.chain(buffered[1:], iterator), None
 
 
 _ENTITIES_REFUSED = (
@@ -326,7 +374,7 @@ def _check_archive(data: bytes) -> None:
             )
 
 
-def _xlsx_rows(data: bytes, field_of) -> tuple[list[str], Iterator[list[str]], str]:
+def _xlsx_rows(data: bytes, field_of) -> tuple[list[str], Iterator[list[str]], str, layouts.Plan | None]:
     _check_archive(data)
     try:
         import openpyxl
@@ -342,13 +390,13 @@ def _xlsx_rows(data: bytes, field_of) -> tuple[list[str], Iterator[list[str]], s
     lacking = []
     for sheet in workbook.worksheets:
         sheets_seen.append(sheet.title)
-        rows = _skip_to_header(_sheet_rows(sheet))
-        header = next(rows, None)
-        if header is None:
+        found = _find_header(_sheet_rows(sheet))
+        if found is None:
             continue
+        header, rows, plan = found
         fields = {field_of(cell) for cell in header}
-        if set(REQUIRED_COLUMNS) <= fields or len(workbook.worksheets) == 1:
-            return header, rows, sheet.title
+        if plan is not None or set(REQUIRED_COLUMNS) <= fields or len(workbook.worksheets) == 1:
+            return header, rows, sheet.title, plan
         missing = [DISPLAY_NAMES[f] for f in REQUIRED_COLUMNS if f not in fields]
         lacking.append(f"'{sheet.title}' lacks {', '.join(missing)}")
     if not sheets_seen:
@@ -400,7 +448,9 @@ def _build(
     sheet: str | None,
     max_rows: int,
     mapping: dict[str, str] | None = None,
+    plan: layouts.Plan | None = None,
 ) -> RawTable:
+    mapping = mapping or {}
     if len(header) > MAX_COLUMNS:
         raise TableError(
             f"the header has {len(header):,} columns; at most {MAX_COLUMNS:,} are read. "
@@ -408,9 +458,79 @@ def _build(
         )
     _check_cells(header, 0)
     header = [cell.strip() for cell in header]
-    field_index, extras, notices = _map_header(header, delimiter, mapping or {})
-    required_positions = sorted(field_index.items(), key=lambda item: item[1])
-    width = len(header)
+    if plan is not None:
+        plan = derive.apply_choices(plan, header, mapping)
+        derive.check_plan(plan, header)
+        field_index, extras, notices = {}, [], []
+        required_positions = sorted(
+            (field, source) for field, source in (("name", plan.name[0]), ("rt", plan.rt)) if isinstance(source, int)
+        )
+    else:
+        field_index, extras, notices = _map_header(header, delimiter, mapping)
+        required_positions = sorted(field_index.items(), key=lambda item: item[1])
+    records, row_numbers, row_issues, blank_rows, multiline_extras = _read_records(
+        rows, len(header), max_rows, delimiter, required_positions
+    )
+    if not records:
+        raise TableError("the table has a header but no data rows")
+    skipped: list[tuple[int, str, str]] = []
+    if plan is not None:
+        derived = derive.derive(
+            plan, header, records, row_numbers, sample=mapping.get("sample"), decimal_comma=delimiter in (";", "\t")
+        )
+        if not derived.records:
+            reasons = "; ".join(f"{v['count']:,} {k}" for k, v in derived.reading["skipped"].items())
+            raise TableError(f"recognised as {plan.label}, but no row holds a ganglioside ({reasons})")
+        records, row_numbers, skipped = derived.records, derived.row_numbers, derived.skipped
+        row_issues = sorted(row_issues + derived.row_issues, key=lambda issue: issue.row)
+        field_index, extras, notices = derived.field_index, derived.kept, derived.notices
+        reading = derived.reading
+        if "log_p" not in field_index:
+            notices.append(NO_LOG_P_NOTICE)
+    else:
+        if mapping.get("sample") not in (None, "", layouts.MEAN):
+            raise TableError(
+                f"sample {mapping['sample']!r}: this table is not a recognised multi-sample export; "
+                "map Volume to the sample's column instead"
+            )
+        rule = AnchorRule.parse(mapping.get("anchor_rule"))
+        if rule.kind != "flag":
+            row_issues = sorted(
+                row_issues + _apply_anchor_rule(rule, records, row_numbers, field_index["anchor"], header),
+                key=lambda issue: issue.row,
+            )
+        reading = _native_reading(header, field_index, rule)
+    extras = [(name, index) for name, index in extras if name or any(r[index].strip() for r in records)]
+    extras = _output_names(extras, notices)
+    if blank_rows:
+        notices.append(f"{blank_rows} blank row{'s' if blank_rows > 1 else ''} ignored")
+    for index, numbers in multiline_extras.items():
+        shown = ", ".join(map(str, numbers[:5])) + (" ..." if len(numbers) > 5 else "")
+        notices.append(
+            f"column '{header[index]}' has values spanning several lines (rows {shown}); "
+            "check that no quote character is left unpaired"
+        )
+    return RawTable(
+        columns=list(INPUT_FIELDS) + [name for name, _ in extras],
+        field_index=field_index,
+        extra_columns=extras,
+        records=records,
+        row_numbers=row_numbers,
+        filename=filename,
+        sha256=digest,
+        n_bytes=n_bytes,
+        file_format=file_format,
+        delimiter=delimiter,
+        sheet=sheet,
+        notices=notices,
+        row_issues=row_issues,
+        mapping=dict(mapping),
+        skipped=skipped,
+        reading=reading,
+    )
+
+
+def _read_records(rows, width, max_rows, delimiter, required_positions):
     multiline_extras: dict[int, list[int]] = {}
     records: list[list[str]] = []
     row_numbers: list[int] = []
@@ -447,34 +567,25 @@ def _build(
             record = record[:width]
         records.append(record)
         row_numbers.append(number)
-    if not records:
-        raise TableError("the table has a header but no data rows")
-    extras = [(name, index) for name, index in extras if name or any(r[index].strip() for r in records)]
-    extras = _output_names(extras, notices)
-    if blank_rows:
-        notices.append(f"{blank_rows} blank row{'s' if blank_rows > 1 else ''} ignored")
-    for index, numbers in multiline_extras.items():
-        shown = ", ".join(map(str, numbers[:5])) + (" ..." if len(numbers) > 5 else "")
-        notices.append(
-            f"column '{header[index]}' has values spanning several lines (rows {shown}); "
-            "check that no quote character is left unpaired"
-        )
-    return RawTable(
-        columns=list(INPUT_FIELDS) + [name for name, _ in extras],
-        field_index=field_index,
-        extra_columns=extras,
-        records=records,
-        row_numbers=row_numbers,
-        filename=filename,
-        sha256=digest,
-        n_bytes=n_bytes,
-        file_format=file_format,
-        delimiter=delimiter,
-        sheet=sheet,
-        notices=notices,
-        row_issues=row_issues,
-        mapping=dict(mapping or {}),
-    )
+    return records, row_numbers, row_issues, blank_rows, multiline_extras
+
+
+def _apply_anchor_rule(rule: AnchorRule, records, row_numbers, position: int, header) -> list[RowIssue]:
+    """Replace each Anchor cell by the rule's T/F; a cell the rule cannot judge is a row problem."""
+    issues = []
+    for record, row in zip(records, row_numbers, strict=True):
+        verdict = rule.decide(record[position])
+        if verdict is None:
+            issues.append(RowIssue(row, "Anchor", record[position], f"'{header[position]}': {rule.expected()}"))
+            verdict = "F"
+        record[position] = verdict
+    return issues
+
+
+def _native_reading(header: list[str], field_index: dict[str, int], rule: AnchorRule) -> dict:
+    columns = {DISPLAY_NAMES[f]: header[i] for f, i in field_index.items() if f != "anchor"}
+    columns["Anchor"] = rule.describe(header[field_index["anchor"]])
+    return {"layout": "table", "label": "a peak table", "columns": columns, "anchor_rule": rule.text, "samples": []}
 
 
 def _check_cells(record: list[str], number: int) -> None:
@@ -591,7 +702,7 @@ def _map_header(header: list[str], delimiter: str | None, mapping: dict[str, str
                 raise TableError(f"duplicate column name '{cell}' (columns {seen_extra[cell] + 1} and {index + 1})")
             seen_extra[cell] = index
         extras.append((cell, index))
-    for field, column in mapping.items():
+    for field, column in column_choices(mapping).items():
         if field not in field_index:
             found = ", ".join(repr(c) for c in header[:12]) + (" ..." if len(header) > 12 else "")
             raise TableError(

@@ -368,6 +368,7 @@ def summary(
     log_p_given = bool(np.isfinite(rows["log_p"].to_numpy(dtype=float)).any())
     return {
         "n_rows": len(rows),
+        "n_rows_skipped": len(stage.table.skipped),  # set aside by the reader (unannotated, other classes)
         "log_p_given": log_p_given,
         "counts": {status: int(counts.get(status, 0)) for status in STATUSES},
         "identity_outliers": int((outlier & ~extra & ~anchor).sum()),

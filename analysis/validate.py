@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from analysis.errors import RowIssue
+from analysis.errors import RowIssue, TableError
 from analysis.names import COMPOSITION_UNITS, SUGAR_UNITS, ParsedName, split_annotation, try_parse_name
 from analysis.reader import DISPLAY_NAMES, RawTable
 
@@ -72,6 +72,8 @@ class PeakTable:
     sheet: str | None
     notices: list[str]
     mapping: dict[str, str] = dataclasses.field(default_factory=dict)
+    skipped: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)  # (row, name, why)
+    reading: dict = dataclasses.field(default_factory=dict)  # layout recognised, columns used, rows skipped
 
     @property
     def n_rows(self) -> int:
@@ -92,6 +94,8 @@ class PeakTable:
             "rows": self.n_rows,
             "notices": list(self.notices),
             **({"mapping": dict(self.mapping)} if self.mapping else {}),
+            **({"reading": self.reading} if self.reading else {}),
+            "skipped_rows": len(self.skipped),
         }
 
 
@@ -111,6 +115,7 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
             frame[field] = np.full(len(rows), np.nan)
             continue
         values, field_issues, used_comma = _parse_numbers(columns[field], field, rows, decimal_comma, check)
+        _refuse_text_column(columns[field], values, DISPLAY_NAMES[field], raw.reading)
         frame[field] = values
         issues.extend(field_issues)
         converted_commas |= used_comma
@@ -121,20 +126,15 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
     if progress:
         progress(0.4, "numbers and anchor flags checked")
 
-    names, ms1_only, molecular = _annotations(frame["name"])
+    names, ms1_only, molecular, tags = _annotations(frame["name"])
     parsed, name_issues = _parse_names(names, rows, frame["name"])
     issues.extend(name_issues)
     for column in PARSED_COLUMNS:
         frame[column] = parsed[column].to_numpy()
     extra_names = [name for name, _ in raw.extra_columns]
     if ms1_only.any():
-        marked = int(frame.loc[ms1_only, "anchor"].fillna(False).astype(bool).sum())
+        notices.extend(_unconfirmed_notices(frame, ms1_only, tags))
         frame.loc[ms1_only, "anchor"] = False
-        notices.append(
-            f"{int(ms1_only.sum())} row{'s are' if ms1_only.sum() > 1 else ' is'} annotated 'w/o MS2:' "
-            "(MS1 only) and never an anchor"
-            + (f" ({marked} marked as anchor{'s' if marked > 1 else ''} in the file)" if marked else "")
-        )
     extras = {name: [r[index] for r in raw.records] for name, index in raw.extra_columns}
     if (molecular != "").any():
         column = MOLECULAR_SPECIES if MOLECULAR_SPECIES not in extras else f"{MOLECULAR_SPECIES} (from Name)"
@@ -162,6 +162,22 @@ def validate_table(raw: RawTable, progress: Progress | None = None) -> PeakTable
         sheet=raw.sheet,
         notices=notices,
         mapping=raw.mapping,
+        skipped=raw.skipped,
+        reading=raw.reading,
+    )
+
+
+def _refuse_text_column(texts: pd.Series, values: np.ndarray, label: str, reading: dict) -> None:
+    """A numeric field whose every cell is text: the wrong column is mapped to it, not bad rows."""
+    if len(values) < 2 or not np.isnan(values).all():
+        return
+    filled = texts[texts.str.strip() != ""]
+    if len(filled) < len(texts) or filled.str.strip().str.lower().isin(_NOT_FINITE).any():
+        return
+    source = reading.get("columns", {}).get(label, label)
+    raise TableError(
+        f"{label} is read from {source!r}, which holds text, not numbers (e.g. {filled.iat[0][:40]!r}); "
+        f"map {label} to the column that holds it"
     )
 
 
@@ -225,15 +241,39 @@ def _parse_anchor(texts: pd.Series, rows: np.ndarray):
     return mapped.fillna(False).astype(bool).to_numpy(), issues
 
 
-def _annotations(written: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def _annotations(written: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
     """From the names as written (text, once per distinct name): the species names to parse,
-    which rows are MS1-only annotations, and the molecular species after a '|'."""
+    which rows are unconfirmed annotations and their prefix, and the molecular species after a '|'."""
     codes, unique = pd.factorize(written, sort=False)
     parts = [split_annotation(str(text)) for text in unique]
     names = np.array([part.name for part in parts], dtype=object)[codes]
     ms1_only = np.array([part.ms1_only for part in parts], dtype=bool)[codes]
     molecular = np.array([part.molecular_species for part in parts], dtype=object)[codes]
-    return pd.Series(names, index=written.index, dtype=object), ms1_only, molecular
+    tags = np.array([part.tag for part in parts], dtype=object)[codes]
+    return pd.Series(names, index=written.index, dtype=object), ms1_only, molecular, tags
+
+
+_TAG_MEANING = {
+    "w/o ms2": "MS1 only",
+    "no ms2": "MS1 only",
+    "low score": "MS/MS matched with a low score",
+    "unsettled": "annotation not settled",
+}
+
+
+def _unconfirmed_notices(frame: pd.DataFrame, unconfirmed: np.ndarray, tags: np.ndarray) -> list[str]:
+    """One notice per prefix (`w/o MS2:`, `no MS2:`, ...): how many rows, how many the file marked as anchors."""
+    notices = []
+    marked_anchor = frame["anchor"].fillna(False).astype(bool).to_numpy()
+    for tag in dict.fromkeys(tags[unconfirmed]):
+        rows = unconfirmed & (tags == tag)
+        count, marked = int(rows.sum()), int((rows & marked_anchor).sum())
+        meaning = _TAG_MEANING.get(tag.lower(), "not confirmed")
+        notices.append(
+            f"{count} row{'s are' if count > 1 else ' is'} annotated '{tag}:' ({meaning}) and never an anchor"
+            + (f" ({marked} marked as anchor{'s' if marked > 1 else ''} in the file)" if marked else "")
+        )
+    return notices
 
 
 def _parse_names(names: pd.Series, rows: np.ndarray, written: pd.Series | None = None):
