@@ -71,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="take a field (Name, RT, Volume, Log P, Anchor) from a column of another name, "
         "e.g. --map 'RT=Average Rt(min)'; repeatable",
     )
+    run.add_argument(
+        "--sample",
+        metavar="NAME",
+        help="in an export with one area column per sample: analyse this sample (default: the mean of the samples)",
+    )
+    run.add_argument(
+        "--anchor-rule",
+        metavar="RULE",
+        help="what makes a row MS/MS-confirmed: 'yes/no' (a T/F column), '>= 80' (a score), 'in A,B' (grades)",
+    )
+    run.add_argument(
+        "--preset",
+        metavar="FILE.json",
+        help='a saved mapping: a JSON object such as {"Anchor": "Total score", "anchor_rule": ">= 80"}; '
+        "--map, --sample and --anchor-rule override it",
+    )
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     example = commands.add_parser("example", help="write the synthetic example extract")
@@ -118,7 +134,29 @@ def _parse_settings(settings: list[str], on_invalid_rows: str | None) -> Paramet
     return Parameters.from_mapping(values)
 
 
-def _parse_mapping(items: list[str]) -> dict[str, str]:
+def _read_preset(path: str | None) -> dict[str, str]:
+    if not path:
+        return {}
+    import json
+
+    try:
+        preset = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"--preset: cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise InputError(f"--preset: {path} is not a JSON object of field: column") from None
+    if not isinstance(preset, dict) or not all(isinstance(v, str) for v in preset.values()):
+        raise InputError(f'--preset: {path} must hold a JSON object of field: column, e.g. {{"RT": "rt"}}')
+    return preset
+
+
+def _parse_mapping(items: list[str], preset: dict[str, str] | None = None, **choices: str | None) -> dict[str, str]:
+    from analysis.reader import check_mapping
+
+    try:
+        given = check_mapping(preset or {})
+    except TableError as exc:
+        raise InputError(f"--preset: {exc.message}") from None
     mapping: list[tuple[str, str]] = []
     for item in items:
         field, sep, column = item.partition("=")
@@ -126,16 +164,16 @@ def _parse_mapping(items: list[str]) -> dict[str, str]:
             raise InputError(f"--map expects FIELD=COLUMN, e.g. 'RT=Average Rt(min)', got {item!r}")
         mapping.append((field.strip(), column.strip()))
     try:
-        from analysis.reader import check_mapping
-
-        return check_mapping(mapping)
+        given |= check_mapping(mapping)
+        given |= check_mapping({option: value for option, value in choices.items() if value})
     except TableError as exc:
         raise InputError(f"--map: {exc.message}") from None
+    return given
 
 
 def _run(args: argparse.Namespace) -> int:
     params = _parse_settings(args.settings, args.on_invalid_rows)
-    mapping = _parse_mapping(args.mapping)
+    mapping = _parse_mapping(args.mapping, _read_preset(args.preset), sample=args.sample, anchor_rule=args.anchor_rule)
     path = Path(args.input)
     if not path.is_file():
         raise InputError(f"no such file: {args.input}" if not path.exists() else f"not a file: {args.input}")

@@ -42,7 +42,9 @@ def layout(**_query):
                     html.B("Name, RT, Volume, Anchor"),
                     " and optionally ",
                     html.B("Log P"),
-                    " (CSV, TSV or XLSX). Each file is checked at once; nothing is analysed until you press Analyze. ",
+                    " (CSV, TSV or XLSX), or the export of MS-DIAL, MZmine, LipidSearch or Skyline as it is: "
+                    "the layout is recognised and the columns it uses are listed under each file. "
+                    "Each file is checked at once; nothing is analysed until you press Analyze. ",
                     html.A("How the analysis works", href=dash.get_relative_path("/methods")),
                 ],
                 className="text-muted",

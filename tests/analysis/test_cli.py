@@ -394,3 +394,22 @@ def test_a_bad_map_is_an_input_error_naming_it(porcine_csv, mapping, problem):
     args = [item for pair in (("--map", m) for m in mapping) for item in pair]
     message = assert_input_error(run_cli("run", porcine_csv, *args), problem)
     assert len(message.splitlines()) == 1
+
+
+def test_an_export_reads_with_a_preset_a_sample_and_an_anchor_rule(tmp_path):
+    from tests import layout_fixtures
+
+    export = tmp_path / "quant_mzmine.csv"
+    export.write_bytes(layout_fixtures.mzmine_legacy())
+    refused = run_cli("run", export)
+    assert_input_error(refused, "recognised as MZmine 2 legacy CSV, but it has nothing the analysis can use for Anchor")
+    preset = tmp_path / "mzmine2.json"
+    preset.write_text(json.dumps({"Anchor": "row comment", "anchor_rule": "in MS2"}))
+    out = tmp_path / "result.json"
+    done = run_cli("run", export, "--preset", preset, "--sample", "Brain_2.mzML", "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    reading = json.loads(out.read_text())["provenance"]["input"]["reading"]
+    assert reading["columns"]["Anchor"] == "'row comment' is MS2"
+    assert reading["sample"] == "Brain_2.mzML" and reading["skipped"]["not annotated"]["count"] == 1
+    assert_input_error(run_cli("run", export, "--preset", preset, "--anchor-rule", ">= x"), "anchor rule '>= x'")
+    assert_input_error(run_cli("run", export, "--preset", tmp_path / "none.json"), "--preset: cannot read")

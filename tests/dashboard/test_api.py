@@ -99,6 +99,21 @@ def test_a_mapping_reads_a_table_with_other_column_names_and_the_job_keeps_it(cl
     assert mapped["summary"]["counts"] == expected["summary"]["counts"]
 
 
+def test_an_ms_dial_export_is_recognised_and_a_chosen_sample_is_kept_with_the_job(client):
+    from tests import layout_fixtures
+
+    export = layout_fixtures.msdial_alignment()
+    wrong = post_job(client, {"file": ("Area_0.txt", export)}, {"mapping": json.dumps({"sample": "Brain_9"})})
+    assert wrong.status_code == 422 and "Brain_9" in wrong.json["error"]["message"]
+    accepted = post_job(client, {"file": ("Area_0.txt", export)}, {"mapping": json.dumps({"sample": "Brain_1"})})
+    assert accepted.status_code == 202, accepted.text
+    finish(client, accepted.json["id"])
+    result = client.get(f"/api/jobs/{accepted.json['id']}/results").json
+    reading = result["provenance"]["input"]["reading"]
+    assert reading["layout"] == "msdial_alignment" and reading["sample"] == "Brain_1"
+    assert result["summary"]["n_rows_skipped"] == 3 and result["summary"]["log_p_given"] is False
+
+
 def test_invalid_rows_are_listed_with_row_column_value_and_reason(client):
     content = GOOD + b"GX1(36:1;O2),abc,1,1,T\nGD1(38:1;O2),10.5,1,1,maybe\n"
     error = post_job(client, {"file": ("peaks.csv", content)}).json["error"]
