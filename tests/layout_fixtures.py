@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pandas as pd
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "porcine_brain_gangliosides.csv"
+from tests.conftest import sample_data_dir
+
+SAMPLE = sample_data_dir() / "porcine_brain_gangliosides.csv"
 
 # Rows the tools write besides the gangliosides: the reader must skip each, with its reason.
 EXTRA_FEATURES = [("Unknown", 5.5), ("PC 34:1|PC 16:0_18:1", 12.25), ("Cer 36:1;O2", 14.5)]
