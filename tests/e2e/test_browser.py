@@ -265,3 +265,23 @@ def test_a_foreign_host_name_is_refused_in_both_modes(app_server):
     response = requests.get(f"{app_server.url}/api/health", headers={"Host": "attacker.example"}, timeout=10)
     assert response.status_code == 400 and response.json()["error"]["code"] == "host_not_allowed"
     assert requests.get(f"{app_server.url}/api/health", timeout=10).status_code == 200
+
+
+def test_an_ms_dial_export_shows_its_layout_and_columns_and_analyses(app_server, page, tmp_path):
+    from tests import layout_fixtures
+
+    export = tmp_path / "Area_0_2026_12_01.txt"
+    export.write_bytes(layout_fixtures.msdial_alignment())
+    page.goto(app_server.url + "/")
+    upload(page, str(export))
+    card = page.locator(".file-card", has_text=export.name)
+    card.wait_for(timeout=60_000)
+    text = card.inner_text()
+    assert "recognised as MS-DIAL alignment export" in text
+    assert "Volume ← mean of 3 samples (Brain_1, Brain_2, Brain_3)" in text
+    assert "1 row skipped, not annotated" in text and "not a ganglioside (PC)" in text
+    assert "323 rows" in text
+    page.click("#analyze-button")
+    page.wait_for_url(JOB_URL, timeout=90_000)
+    wait_for_grid(page, "rows-grid")
+    assert grid_rows(page, "rows-grid") == 323
