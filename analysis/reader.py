@@ -715,6 +715,11 @@ def _map_header(header: list[str], delimiter: str | None, mapping: dict[str, str
         hint = ""
         if len(header) == 1 and any(ch in header[0] for ch in "|:, ;\t"):
             hint = " The header looks like a single column: separate columns with commas, semicolons or tabs."
+        elif len(header) > 1:
+            hint = (
+                " The layout is not one the reader recognises (MS-DIAL, MZmine, LipidSearch, Skyline): "
+                "say which column is which with a column mapping (docs/inputs.md)."
+            )
         raise TableError(
             f"missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (found {found}).{hint}"
         )
