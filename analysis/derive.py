@@ -281,10 +281,10 @@ def _number(cell: str, decimal_comma: bool) -> float | str | None:
 def _value(source, record, chosen, plan, row, label, issues, decimal_comma, positive_only=False) -> str:
     if isinstance(source, int):
         return record[source]
-    if chosen != MEAN:
-        return record[source[chosen]] if chosen in source else ""
+    if chosen in source:
+        return record[source[chosen]]
     numbers = []
-    for sample in plan.mean_of or plan.samples:
+    for sample in _averaged(source, chosen, plan):
         if sample not in source:
             continue
         value = _number(record[source[sample]], decimal_comma)
@@ -315,11 +315,17 @@ def _anchor(plan: Plan, record, chosen, row, header, issues) -> str:
     return decision
 
 
+def _averaged(source: dict[str, int], chosen: str | None, plan: Plan) -> list[str]:
+    """The samples a per-sample field is averaged over: those of the mean, or, when the volume
+    comes from one column the user mapped (no sample chosen), every column of this field."""
+    return (plan.mean_of or plan.samples) if chosen == MEAN else list(source)
+
+
 def _describe(source, header, chosen, plan: Plan) -> str:
     if isinstance(source, int):
         return header[source]
-    if chosen == MEAN:
-        over = plan.mean_of or plan.samples
+    if chosen not in source:
+        over = _averaged(source, chosen, plan)
         return f"mean of {len(over)} samples ({', '.join(over[:6])}{' ...' if len(over) > 6 else ''})"
     return f"sample {chosen} ('{header[source[chosen]]}')"
 

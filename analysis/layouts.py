@@ -23,7 +23,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 
-from analysis.anchor_rule import BLANK_TEXT, AnchorRule
+from analysis.anchor_rule import BLANK_TEXT, FLAG, AnchorRule
 
 Source = int | dict[str, int] | None  # one column, or one column per sample (sample -> position)
 MEAN = "mean"
@@ -43,7 +43,7 @@ class Plan:
     rt: Source
     volume: Source
     anchor: Source
-    anchor_rule: AnchorRule
+    anchor_rule: AnchorRule = FLAG
     log_p: int | None = None
     samples: list[str] = dataclasses.field(default_factory=list)  # every sample column, in file order
     mean_of: list[str] | None = None  # the samples the mean is over (None: all of them)
@@ -142,7 +142,6 @@ def _msdial_alignment(header: list[str], preamble: list[list[str]]) -> Plan | No
         rt=index.get("averagertmin"),
         volume=samples or None,
         anchor=index.get("msmsmatched"),
-        anchor_rule=AnchorRule("flag"),
         samples=list(samples),
         renamed=renamed,
     )
@@ -174,7 +173,6 @@ def _msdial_peaklist(header: list[str], _preamble) -> Plan | None:
         rt=index["rtmin"],
         volume=_find(index, "Area", "Height"),
         anchor=_find(index, "MS/MS matched", "MSMS matched"),
-        anchor_rule=AnchorRule("flag"),
     )
 
 
@@ -224,7 +222,6 @@ def _mzmine_legacy(header: list[str], _preamble) -> Plan | None:
         rt=index["rowretentiontime"],
         volume=samples or None,
         anchor=None,  # MZmine 2 writes nothing that says MS/MS: the user picks a column
-        anchor_rule=AnchorRule("flag"),
         samples=list(samples),
     )
 
@@ -304,7 +301,6 @@ def _skyline(header: list[str], _preamble) -> Plan | None:
             rt=rt,
             volume=area,
             anchor=None,
-            anchor_rule=AnchorRule("flag"),
             long_format=(keys, replicate),
             sum_volume=transitions,
         )
@@ -322,22 +318,12 @@ def _skyline(header: list[str], _preamble) -> Plan | None:
         rt=rts,
         volume=areas,
         anchor=None,
-        anchor_rule=AnchorRule("flag"),
         samples=list(areas),
     )
 
 
 # Most specific first: an MS-DIAL alignment also has a "Metabolite name".
 LAYOUTS = (_msdial_alignment, _msdial_peaklist, _mzmine_modular, _mzmine_legacy, _lipidsearch, _skyline)
-LABELS = {
-    "msdial_alignment": "MS-DIAL alignment export",
-    "msdial_peaklist": "MS-DIAL peak list",
-    "mzmine_modular": "MZmine 3/4 feature list (modular CSV)",
-    "mzmine_legacy": "MZmine 2 legacy CSV",
-    "lipidsearch": "LipidSearch export",
-    "skyline_long": "Skyline report (one row per replicate)",
-    "skyline_pivoted": "Skyline report (pivoted by replicate)",
-}
 
 
 def plan_for(header: list[str], preamble: list[list[str]] = ()) -> Plan | None:

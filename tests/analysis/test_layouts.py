@@ -178,3 +178,11 @@ def test_ms_dial_5_prefixes_and_lipidsearch_ions_and_chains():
     assert list(table.frame["canonical_name"]) == ["GM3(36:1;O2)"]
     assert table.frame["anchor"].all()
     assert "rejected in LipidSearch (Rej.)" in table.reading["skipped"]
+
+
+def test_a_mapped_volume_column_leaves_the_per_sample_retention_times_averaged():
+    table = load_table(fixtures.lipidsearch4(), filename="LIPIDS_NEG.txt", mapping={"volume": "Area[c-1]"})
+    peaks = fixtures.sample_peaks()
+    assert list(table.frame["rt"]) == list(peaks["RT"])  # both samples' Rt, averaged
+    assert table.reading["columns"]["Volume"] == "Area[c-1]"
+    assert table.reading["columns"]["RT"].startswith("mean of 2 samples")
